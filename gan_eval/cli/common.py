@@ -1,0 +1,52 @@
+"""Options and output helpers shared by the CLI commands (no math here)."""
+
+import json
+import sys
+
+import click
+
+from .. import defaults
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text.")(f)
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or warnings on stderr.")(f)
+
+
+def device_option(f):
+    return click.option("--device", default=None, help="torch device (cpu, cuda, cuda:1). Default: CUDA when present, else CPU.")(f)
+
+
+def seed_option(f, default=defaults.SEED):
+    return click.option("--seed", type=int, default=default, show_default=True, help="Random seed.")(f)
+
+
+def emit(result, as_json, text_lines):
+    """Print `result` as JSON, or the given text lines, on stdout."""
+    if as_json:
+        click.echo(json.dumps(result, indent=None, sort_keys=False, default=_json_default))
+    else:
+        for line in text_lines:
+            click.echo(line)
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    return str(o)
+
+
+def warn(message, quiet=False):
+    if not quiet:
+        click.echo(f"warning: {message}", err=True)
+        sys.stderr.flush()

@@ -1,0 +1,86 @@
+"""`gan-eval fid` and `gan-eval stats`."""
+
+import os
+import tempfile
+
+import click
+import numpy as np
+
+from .. import defaults
+from .common import device_option, emit, json_option, quiet_option
+
+
+def extraction_options(f):
+    """Options shared by every command that runs the Inception network."""
+    f = click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
+                     help="Arithmetic of the network. tf32/bf16 are faster on GPUs but change the numbers slightly.")(f)
+    f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
+                     help="DataLoader processes that decode and resize images. Default: automatic.")(f)
+    f = device_option(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=defaults.DEFAULT_BATCH_SIZE, show_default=True,
+                     help="Images per network batch.")(f)
+    f = click.option("--resize", type=click.Choice(defaults.RESIZE_MODES), default=defaults.DEFAULT_RESIZE,
+                     show_default=True,
+                     help="Preprocessing: tensorflow = TF1 bilinear as the original FID code (matches published "
+                          "numbers); pytorch-fid = its F.interpolate; clean = clean-fid's PIL bicubic.")(f)
+    f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Inception weight file (pytorch-fid .pth or TorchScript .pt). Default: "
+                          "$GAN_EVAL_INCEPTION_WEIGHTS, then the cache, then a verified download.")(f)
+    return f
+
+
+@click.command()
+@click.argument("path1", type=click.Path())
+@click.argument("path2", type=click.Path())
+@extraction_options
+@json_option
+@quiet_option
+def fid(path1, path2, weights, resize, batch_size, device, num_workers, precision, as_json, quiet):
+    """Fréchet Inception Distance between PATH1 and PATH2.
+
+    Each PATH is a folder of images (searched recursively), a .zip of images, a .npy/.npz of uint8
+    images (NHWC or NCHW), or an .npz of statistics with arrays mu and sigma (as `gan-eval stats`
+    and pytorch-fid write them).
+
+    \b
+    Example:
+      gan-eval fid real/ fake/ --weights pt_inception-2015-12-05-6726825d.pth
+    """
+    from ..evaluate import fid as compute_fid
+
+    r = compute_fid(path1, path2, weights=weights, resize=resize, batch_size=batch_size, device=device,
+                    num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
+    emit(r, as_json, [f"FID: {r['fid']:.6f}"])
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the .npz (arrays mu, sigma, n).")
+@extraction_options
+@json_option
+@quiet_option
+def stats(path, output, weights, resize, batch_size, device, num_workers, precision, as_json, quiet):
+    """Write the Inception statistics of PATH to an .npz.
+
+    The file holds mu (2048) and sigma (2048 x 2048) in float64, the format of pytorch-fid and the
+    TTUR code, plus n, the number of images. `gan-eval fid` accepts it in place of a folder.
+    """
+    from ..evaluate import compute_statistics
+    from ..features.extract import load_network
+
+    loaded = load_network(weights, quiet=quiet)
+    mu, sigma, n = compute_statistics(path, weights=loaded, resize=resize, batch_size=batch_size, device=device,
+                                      num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
+    out_dir = os.path.dirname(os.path.abspath(output))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, mu=mu, sigma=sigma, n=n)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    r = {"output": output, "n": n, "resize": resize, "weights_sha256": loaded.sha256}
+    emit(r, as_json, [f"wrote {output} ({n} images)"])

@@ -1,0 +1,173 @@
+"""Batched feature extraction: decode and resize in DataLoader workers, the network in the
+main process, outputs in a deterministic order.
+
+fp32 with TF32 off by default, so CPU and GPU agree; ``precision="tf32"`` or ``"bf16"`` trade
+accuracy for speed on GPUs (see the README for the measured FID deviation).
+"""
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .. import defaults
+from ..errors import GanEvalError, WeightsError
+from ..inputs import StatisticsInput, open_input
+from . import preprocess
+from . import weights as weights_mod
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def resolve_device(device=None):
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise GanEvalError(f"invalid device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanEvalError(f"device {device!r} asked for, but CUDA is not available")
+    return dev
+
+
+class _Preprocessed(Dataset):
+    """(index, tensor, error message) per image, so a bad file becomes one clean message."""
+
+    def __init__(self, source, resize, indices):
+        self.source, self.fn, self.indices = source, preprocess.get(resize), indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, k):
+        i = int(self.indices[k])
+        try:
+            return i, self.fn(self.source.load(i)), None
+        except GanEvalError as e:
+            return i, None, str(e)
+
+
+def _collate(items):
+    errors = [e for _, _, e in items if e is not None]
+    if errors:
+        return None, None, errors
+    return torch.tensor([i for i, _, _ in items]), torch.stack([t for _, t, _ in items]), None
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)  # the network in the main process gets the cores
+
+
+def _auto_workers(n_images, batch_size):
+    if n_images <= 2 * batch_size:
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+@contextlib.contextmanager
+def _precision(precision, device):
+    if precision not in PRECISIONS:
+        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        if precision == "bf16":
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _normalise_outputs(outputs):
+    names = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+    for n in names:
+        if n not in ("pool3", "logits", "logits_unbiased"):
+            raise GanEvalError(f"unknown network output {n!r}; choose from pool3, logits, logits_unbiased")
+    return names
+
+
+_DEVICE_MODELS = {}
+
+
+def _model_on(loaded, device):
+    key = (loaded.sha256, str(device))
+    if key not in _DEVICE_MODELS:
+        _DEVICE_MODELS.clear()
+        model = loaded.model.to(device)
+        if device.type == "cpu":
+            model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convolutions on CPU
+        _DEVICE_MODELS[key] = model
+    return _DEVICE_MODELS[key]
+
+
+def load_network(weights=None, quiet=False):
+    """A LoadedWeights for `weights` (a path, None to resolve, or an already LoadedWeights)."""
+    if isinstance(weights, weights_mod.LoadedWeights):
+        return weights
+    return weights_mod.load(weights, quiet=quiet)
+
+
+def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
+                  device=None, num_workers=None, outputs=("pool3",), progress=True, precision="fp32",
+                  indices=None, quiet=False):
+    """Yield ``(indices, {output: float32 CPU tensor})`` batch by batch, in index order."""
+    names = _normalise_outputs(outputs)
+    src = open_input(source)
+    if isinstance(src, StatisticsInput):
+        raise GanEvalError(f"{src.name}: a statistics file has no images to extract features from")
+    preprocess.get(resize)
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
+        raise GanEvalError(f"batch size must be a positive integer, got {batch_size!r}")
+    loaded = load_network(weights, quiet=quiet)
+    if any(n.startswith("logits") for n in names) and not loaded.has_logits:
+        raise WeightsError(
+            f"{loaded.path} holds Inception features only (no 1008-class classifier), so logits and the Inception "
+            f"Score are unavailable; use pytorch-fid's {weights_mod.FILENAME} ({weights_mod.URLS[0]})")
+    dev = resolve_device(device)
+    model = _model_on(loaded, dev)
+    idx = np.arange(len(src)) if indices is None else np.asarray(indices)
+    if num_workers is None:
+        num_workers = _auto_workers(len(idx), batch_size)
+    loader = DataLoader(
+        _Preprocessed(src, resize, idx), batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers),
+        collate_fn=_collate, pin_memory=dev.type == "cuda", worker_init_fn=_worker_init if num_workers else None,
+        persistent_workers=False, prefetch_factor=4 if num_workers else None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(idx), desc=f"features {src.name}"[:60], unit="img", disable=not progress, leave=False)
+    with torch.inference_mode(), _precision(precision, dev):
+        for batch_idx, x, errors in loader:
+            if errors:
+                raise GanEvalError(errors[0] + (f" (and {len(errors) - 1} more bad images)" if len(errors) > 1 else ""))
+            x = x.to(dev, non_blocking=True)
+            if dev.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            out = model(x, outputs=names)
+            yield batch_idx, {k: v.float().cpu() for k, v in out.items()}
+            bar.update(len(batch_idx))
+    bar.close()
+
+
+def extract_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
+                     device=None, num_workers=None, outputs="pool3", progress=True, precision="fp32", quiet=False):
+    """Inception features of every image of `source` (folder, zip, .npy/.npz, array or tensor).
+
+    Returns a float32 numpy array (N x 2048 for ``outputs="pool3"``), or a dict of arrays when
+    `outputs` is a list (``pool3``, ``logits``, ``logits_unbiased``). See ``preprocess`` for the
+    resize modes and ``weights`` for how the weight file is found.
+    """
+    names = _normalise_outputs(outputs)
+    parts = {n: [] for n in names}
+    for _, out in iter_features(source, weights, resize, batch_size, device, num_workers, names, progress,
+                                precision, quiet=quiet):
+        for n in names:
+            parts[n].append(out[n].numpy())
+    result = {n: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for n, p in parts.items()}
+    return result[outputs] if isinstance(outputs, str) else result

@@ -1,0 +1,287 @@
+"""Image inputs: folders, zip files, .npy/.npz arrays, in-memory arrays and tensors, and
+.npz statistics files.
+
+Every image source yields uint8 H x W x 3 RGB numpy arrays by index (grayscale, palette and
+RGBA converted to RGB), so decoding can run in DataLoader workers. Float input in Python
+(tensors or arrays in [0, 1]) is quantised to 8 bits by round(255 x), as saving it to PNG would:
+FID is defined on 8-bit images.
+"""
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import GanEvalError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+ARRAY_KEYS = ("images", "samples", "arr_0", "x", "data")
+
+
+def list_image_files(folder):
+    """Image files below `folder`, recursively, in sorted order of their relative paths."""
+    folder = Path(folder)
+    files = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def to_rgb_array(img, name):
+    """Decode a PIL image fully and return uint8 H x W x 3."""
+    try:
+        img.load()
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.int64)
+            arr = (arr >> 8 if arr.max() > 255 else arr).clip(0, 255).astype(np.uint8)
+            return np.repeat(arr[:, :, None], 3, axis=2)
+        if img.mode == "P" and "transparency" in img.info:
+            img = img.convert("RGBA")
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise GanEvalError(f"{name}: corrupt or truncated image ({e})") from None
+
+
+def decode_image(data_or_path, name):
+    try:
+        src = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+        with Image.open(src) as img:
+            return to_rgb_array(img, name)
+    except UnidentifiedImageError:
+        raise GanEvalError(f"{name}: not a readable image file") from None
+    except OSError as e:
+        raise GanEvalError(f"{name}: cannot read image ({e})") from None
+
+
+class ImageSource:
+    """Images by index; subclasses set `name` and implement `__len__`, `load`, `fingerprint`."""
+
+    name = "images"
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def load(self, i):
+        raise NotImplementedError
+
+    def fingerprint(self):
+        """A string that changes whenever the images may have changed (None: don't cache)."""
+        return None
+
+
+class FolderSource(ImageSource):
+    def __init__(self, folder):
+        self.root = Path(folder)
+        self.name = str(folder)
+        self.files = list_image_files(self.root)
+        if not self.files:
+            anything = any(self.root.iterdir())
+            what = "holds no image files" if anything else "is empty"
+            raise GanEvalError(f"{folder}: folder {what} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)")
+
+    def __len__(self):
+        return len(self.files)
+
+    def load(self, i):
+        return decode_image(self.files[i], str(self.files[i]))
+
+    def fingerprint(self):
+        h = hashlib.sha256(b"folder\0")
+        for p in self.files:
+            st = p.stat()
+            h.update(f"{p.relative_to(self.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+class ZipSource(ImageSource):
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = str(path)
+        try:
+            with zipfile.ZipFile(self.path) as z:
+                infos = [i for i in z.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS]
+        except (zipfile.BadZipFile, OSError) as e:
+            raise GanEvalError(f"{path}: not a readable zip file ({e})") from None
+        if not infos:
+            raise GanEvalError(f"{path}: zip file holds no image files")
+        self.members = sorted(i.filename for i in infos)
+        self._crc = {i.filename: (i.CRC, i.file_size) for i in infos}
+        self._zip, self._pid = None, None
+
+    def __len__(self):
+        return len(self.members)
+
+    def load(self, i):
+        if self._zip is None or self._pid != os.getpid():  # one handle per worker process
+            self._zip, self._pid = zipfile.ZipFile(self.path), os.getpid()
+        member = self.members[i]
+        try:
+            data = self._zip.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise GanEvalError(f"{self.path}:{member}: cannot read ({e})") from None
+        return decode_image(data, f"{self.path}:{member}")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_zip"] = None
+        return state
+
+    def fingerprint(self):
+        h = hashlib.sha256(b"zip\0")
+        for m in self.members:
+            h.update(f"{m}\0{self._crc[m][0]}\0{self._crc[m][1]}\n".encode())
+        return h.hexdigest()
+
+
+def _image_layout(shape, name):
+    """Return 'NHWC', 'NCHW' or 'NHW' for an image array shape, or raise."""
+    if len(shape) == 3:
+        return "NHW"
+    if len(shape) == 4:
+        if shape[-1] in (1, 3, 4):
+            return "NHWC"
+        if shape[1] in (1, 3, 4):
+            return "NCHW"
+    raise GanEvalError(f"{name}: expected images shaped N x H x W x C or N x C x H x W (C = 1, 3 or 4), got {tuple(shape)}")
+
+
+class ArraySource(ImageSource):
+    """uint8 images in an array (numpy, memory-mapped .npy, or a tensor), NHWC, NCHW or NHW."""
+
+    def __init__(self, array, name="array", fingerprint=None):
+        try:
+            import torch
+
+            if isinstance(array, torch.Tensor):
+                array = array.detach().cpu().numpy()
+        except ImportError:
+            pass
+        array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+        self.name = name
+        self.layout = _image_layout(array.shape, name)
+        if array.shape[0] == 0:
+            raise GanEvalError(f"{name}: holds no images")
+        if array.dtype != np.uint8:
+            if not np.issubdtype(array.dtype, np.floating):
+                raise GanEvalError(f"{name}: expected uint8 images or floats in [0, 1], got dtype {array.dtype}")
+            array = np.asarray(array)
+            if not np.isfinite(array).all():
+                raise GanEvalError(f"{name}: contains NaN or infinite values")
+            lo, hi = float(array.min()), float(array.max())
+            if lo < 0.0 or hi > 1.0:
+                raise GanEvalError(f"{name}: float images must lie in [0, 1], found values in [{lo:.4g}, {hi:.4g}]")
+            array = np.rint(array * 255.0).astype(np.uint8)
+        self.array = array
+        self._fingerprint = fingerprint
+
+    def __len__(self):
+        return self.array.shape[0]
+
+    def load(self, i):
+        img = np.asarray(self.array[i])
+        if self.layout == "NCHW":
+            img = img.transpose(1, 2, 0)
+        elif self.layout == "NHW":
+            img = img[:, :, None]
+        if img.shape[2] == 1:
+            img = np.repeat(img, 3, axis=2)
+        elif img.shape[2] == 4:
+            img = img[:, :, :3]
+        return np.ascontiguousarray(img)
+
+    def fingerprint(self):
+        return self._fingerprint
+
+
+class StatisticsInput:
+    """Precomputed mean and covariance (pytorch-fid / TTUR .npz: keys mu, sigma)."""
+
+    def __init__(self, mu, sigma, name, count=None):
+        self.mu, self.sigma, self.name, self.count = mu, sigma, name, count
+
+
+def _file_fingerprint(path):
+    st = Path(path).stat()
+    return hashlib.sha256(f"file\0{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+
+
+def load_statistics(path, data=None):
+    data = data if data is not None else np.load(path)
+    keys = set(data.files)
+    if not {"mu", "sigma"} <= keys:
+        raise GanEvalError(f"{path}: statistics file needs arrays 'mu' and 'sigma' (found: {', '.join(sorted(keys)) or 'none'})")
+    mu = np.asarray(data["mu"], dtype=np.float64)
+    sigma = np.asarray(data["sigma"], dtype=np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise GanEvalError(f"{path}: 'mu' of shape {mu.shape} and 'sigma' of shape {sigma.shape} do not match")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise GanEvalError(f"{path}: statistics contain NaN or infinite values")
+    count = int(data["n"]) if "n" in keys else None
+    return StatisticsInput(mu, sigma, str(path), count)
+
+
+def _open_npz(path):
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise GanEvalError(f"{path}: cannot read .npz file ({e})") from None
+    keys = list(data.files)
+    if "mu" in keys or "sigma" in keys:
+        return load_statistics(path, data)
+    arrays = [k for k in ARRAY_KEYS if k in keys] or (keys if len(keys) == 1 else [])
+    if not arrays:
+        raise GanEvalError(
+            f"{path}: neither statistics ('mu', 'sigma') nor one image array (keys {', '.join(ARRAY_KEYS)}); found: {', '.join(keys) or 'nothing'}")
+    return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=_file_fingerprint(path))
+
+
+def open_input(source):
+    """Return an ImageSource or a StatisticsInput for a path, array or tensor."""
+    if isinstance(source, (ImageSource, StatisticsInput)):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise GanEvalError(f"{source}: no such file or folder")
+        if path.is_dir():
+            return FolderSource(path)
+        suffix = path.suffix.lower()
+        if suffix == ".zip":
+            return ZipSource(path)
+        if suffix == ".npz":
+            return _open_npz(path)
+        if suffix == ".npy":
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise GanEvalError(f"{path}: cannot read .npy file ({e})") from None
+            return ArraySource(arr, name=str(path), fingerprint=_file_fingerprint(path))
+        if suffix in IMAGE_EXTENSIONS:
+            raise GanEvalError(f"{source}: a single image; give a folder, zip, .npy or .npz of images")
+        raise GanEvalError(f"{source}: unsupported input (use a folder of images, .zip, .npy, or .npz)")
+    try:
+        import torch
+
+        if isinstance(source, torch.Tensor):
+            return ArraySource(source, name="tensor")
+    except ImportError:
+        pass
+    if isinstance(source, np.ndarray):
+        return ArraySource(source, name="array")
+    raise GanEvalError(f"unsupported input of type {type(source).__name__}: give a path, an array or a tensor")
+
+
+def load_images(source):
+    """All images of a source as one uint8 N x H x W x 3 array (they must share one size)."""
+    src = open_input(source)
+    if isinstance(src, StatisticsInput):
+        raise GanEvalError(f"{src.name}: a statistics file, not images")
+    if isinstance(src, ArraySource) and src.layout == "NHWC" and src.array.shape[-1] == 3:
+        return np.asarray(src.array)
+    images = [src.load(i) for i in range(len(src))]
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise GanEvalError(f"{src.name}: images have different sizes ({', '.join(map(str, sorted(shapes)[:3]))} ...)")
+    return np.stack(images)

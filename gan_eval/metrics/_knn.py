@@ -1,0 +1,107 @@
+"""Chunked Euclidean distances and k-nearest-neighbour radii in bounded memory.
+
+Never builds an N x M matrix when N x M exceeds ``defaults.KNN_BLOCK_ELEMENTS``: rows of the
+query set are processed in blocks. Used by precision/recall, density/coverage and the k-NN
+divergence estimators.
+
+Accuracy: squared distances come from ||a||² - 2 a·b + ||b||² after both sets are centred on
+the mean of the reference set, which keeps float32 cancellation small; pass float64 tensors for
+exact-in-double distances.
+"""
+
+import math
+
+import torch
+
+from .. import defaults
+
+
+def block_rows(n_cols, max_elements=None):
+    """How many query rows fit in one block of at most `max_elements` distances."""
+    max_elements = max_elements or defaults.KNN_BLOCK_ELEMENTS
+    return max(1, int(max_elements // max(1, n_cols)))
+
+
+def distance_blocks(x, y, squared=False, max_elements=None):
+    """Yield ``(start, block)`` with ``block[i, j] = ||x[start + i] - y[j]||`` (squared if asked).
+
+    `x` (N x D) and `y` (M x D) are tensors of one dtype and device.
+    """
+    centre = y.mean(dim=0, keepdim=True)
+    xc, yc = x - centre, y - centre
+    y_sq = (yc * yc).sum(dim=1)
+    rows = block_rows(y.shape[0], max_elements)
+    for start in range(0, x.shape[0], rows):
+        a = xc[start:start + rows]
+        d = (a * a).sum(dim=1)[:, None] - 2.0 * (a @ yc.T) + y_sq[None, :]
+        d.clamp_(min=0)
+        if not squared:
+            d.sqrt_()
+        yield start, d
+
+
+def kth_neighbour_distance(x, y=None, k=1, squared=False, max_elements=None):
+    """Distance from each row of `x` to its k-th nearest row of `y` (k >= 1).
+
+    With ``y=None`` the neighbours are taken within `x` itself and the point's own zero distance
+    is counted as the first of the k + 1 smallest, so the result is the distance to the k-th
+    *other* point (duplicates count as distinct points at distance 0). This is the rule of the
+    `prdc` package (``np.partition(d, k)[:, k]`` on the full matrix).
+    """
+    within = y is None
+    y = x if within else y
+    kk = k + 1 if within else k
+    if kk > y.shape[0]:
+        raise ValueError(f"k={k} needs more than {y.shape[0] - (1 if within else 0)} neighbours")
+    out = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    for start, block in distance_blocks(x, y, squared=squared, max_elements=max_elements):
+        out[start:start + block.shape[0]] = block.topk(kk, dim=1, largest=False).values[:, -1]
+    return out
+
+
+# Square tiles: the within-set helper below computes each unordered pair of tiles once and uses
+# it for both, which halves the matmul work of k-NN radii.
+TILE = 2048  # rows per tile side; large enough for full-speed matmuls, small enough to stay cheap
+
+
+def tile_side(max_elements=None):
+    """Side of the square distance tiles: at most ``TILE`` and within the block budget."""
+    max_elements = max_elements or defaults.KNN_BLOCK_ELEMENTS
+    return max(1, min(TILE, math.isqrt(int(max_elements))))
+
+
+def squared_distance_tile(a, a_sq, b, b_sq):
+    """``||a_i - b_j||²`` as ``a_sq_i + b_sq_j - 2 a_i·b_j`` (clamped at 0), built in one buffer."""
+    d = torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0)
+    d.add_(a_sq[:, None]).clamp_(min=0)
+    return d
+
+
+def smallest_within(x, kk, max_elements=None):
+    """The `kk` smallest squared distances from each row of `x` to the rows of `x`, ascending (N x kk).
+
+    The point's own distance is included and set to exactly 0, so column ``k`` holds the squared
+    distance to the k-th *other* point (prdc's rule). Centre `x` first for float32 accuracy.
+    """
+    n = x.shape[0]
+    if kk > n:
+        raise ValueError(f"kk={kk} needs at least {kk} rows, got {n}")
+    x_sq = (x * x).sum(dim=1)
+    best = torch.full((n, kk), float("inf"), dtype=x.dtype, device=x.device)
+    side = tile_side(max_elements)
+
+    def merge(rows, values):
+        both = torch.cat([best[rows], values], dim=1)
+        best[rows] = both.topk(kk, dim=1, largest=False).values
+
+    for i0 in range(0, n, side):
+        ri = slice(i0, min(n, i0 + side))
+        for j0 in range(i0, n, side):
+            rj = slice(j0, min(n, j0 + side))
+            d = squared_distance_tile(x[ri], x_sq[ri], x[rj], x_sq[rj])
+            if j0 == i0:
+                d.diagonal().zero_()
+            merge(ri, d.topk(min(kk, d.shape[1]), dim=1, largest=False).values)
+            if j0 != i0:
+                merge(rj, d.topk(min(kk, d.shape[0]), dim=0, largest=False).values.T)
+    return best
