@@ -231,7 +231,7 @@ def _open_npz(path):
     if "mu" in keys or "sigma" in keys:
         return load_statistics(path, data)
     arrays = [k for k in ARRAY_KEYS if k in keys] or (keys if len(keys) == 1 else [])
-    if not arrays:
+    if not arrays or data[arrays[0]].ndim not in (3, 4):
         raise GanEvalError(
             f"{path}: neither statistics ('mu', 'sigma') nor one image array (keys {', '.join(ARRAY_KEYS)}); found: {', '.join(keys) or 'nothing'}")
     return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=_file_fingerprint(path))

@@ -4,7 +4,6 @@ Holds (count, Σx, Σxxᵀ) so that batches, shards (torch.distributed all-reduc
 updates combine by addition, and memory does not grow with the number of samples.
 """
 
-import numpy as np
 import torch
 
 from .errors import GanEvalError

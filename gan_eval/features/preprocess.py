@@ -29,11 +29,12 @@ SIZE = defaults.INCEPTION_SIZE
 @lru_cache(maxsize=64)
 def _tf1_bilinear_matrix(n_in, n_out):
     """Rows of weights W (n_out x n_in) with out = W @ in, as TF1 resize_bilinear computes it."""
-    scale = n_in / n_out
-    src = np.arange(n_out, dtype=np.float64) * scale
+    # float32 coordinates, as TF computes them: float64 would move some weights by ~1e-5.
+    scale = np.float32(n_in) / np.float32(n_out)
+    src = np.arange(n_out, dtype=np.float32) * scale
     lo = np.floor(src).astype(np.int64)
     hi = np.minimum(lo + 1, n_in - 1)
-    frac = (src - lo).astype(np.float32)
+    frac = src - lo.astype(np.float32)
     w = np.zeros((n_out, n_in), dtype=np.float32)
     rows = np.arange(n_out)
     np.add.at(w, (rows, lo), 1.0 - frac)

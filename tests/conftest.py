@@ -1,0 +1,59 @@
+"""Shared test fixtures: paths to committed fixtures and ../shared, and random Inception weights."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_root():
+    env = os.environ.get("GAN_EVAL_SHARED")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+def _need(path, what):
+    """Return `path` if it exists; in CI a missing input fails, elsewhere it skips."""
+    if Path(path).exists():
+        return Path(path)
+    msg = f"{what} not found at {path} (set GAN_EVAL_SHARED / GAN_EVAL_DATA)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    return ROOT / "data" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    return _need(shared_root(), "../shared")
+
+
+@pytest.fixture(scope="session")
+def torchscript_weights():
+    return _need(shared_root() / "weights" / "inception-2015-12-05-features.torchscript.pt", "shared TorchScript weights")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    env = os.environ.get("GAN_EVAL_DATA")
+    return _need(Path(env) if env else shared_root() / "data" / "mnist", "MNIST idx files")
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory):
+    """A .pth state dict of seeded random weights in pytorch-fid's pt_inception layout."""
+    from gan_eval.features.random_weights import save_random_weights
+
+    return save_random_weights(tmp_path_factory.mktemp("weights") / "random_pt_inception.pth", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own cache dir and no weights from the environment."""
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GAN_EVAL_INCEPTION_WEIGHTS", raising=False)
