@@ -56,3 +56,6 @@ PARZEN_BLOCK_ELEMENTS = 1 << 24
 # MMD: the median-heuristic bandwidth is taken over the pairs of at most this many pooled points
 # (a seeded subsample above that).
 MMD_MEDIAN_MAX_POINTS = 4000
+
+# k-NN divergence estimators (Wang, Kulkarni & Verdú 2009; Kozachenko-Leonenko entropies): default k.
+DIVERGENCE_K = 5
