@@ -33,6 +33,7 @@ _EXPORTS = {
     "mmd_permutation_test": "gan_eval.metrics.mmd",
     # mode coverage
     "mode_coverage": "gan_eval.metrics.modes",
+    "stacked_mnist_modes": "gan_eval.metrics.modes",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,9 +33,10 @@ def extraction_options(f):
 @click.argument("path1", type=click.Path())
 @click.argument("path2", type=click.Path())
 @extraction_options
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache (see `gan-eval cache`).")
 @json_option
 @quiet_option
-def fid(path1, path2, weights, resize, batch_size, device, num_workers, precision, as_json, quiet):
+def fid(path1, path2, weights, resize, batch_size, device, num_workers, precision, no_cache, as_json, quiet):
     """Fréchet Inception Distance between PATH1 and PATH2.
 
     Each PATH is a folder of images (searched recursively), a .zip of images, a .npy/.npz of uint8
@@ -49,7 +50,8 @@ def fid(path1, path2, weights, resize, batch_size, device, num_workers, precisio
     from ..evaluate import fid as compute_fid
 
     r = compute_fid(path1, path2, weights=weights, resize=resize, batch_size=batch_size, device=device,
-                    num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
+                    num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,
+                    cache=not no_cache)
     emit(r, as_json, [f"FID: {r['fid']:.6f}"])
 
 
@@ -72,6 +74,10 @@ def stats(path, output, weights, resize, batch_size, device, num_workers, precis
     loaded = load_network(weights, quiet=quiet)
     mu, sigma, n = compute_statistics(path, weights=loaded, resize=resize, batch_size=batch_size, device=device,
                                       num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
+    from ..distributed import is_main
+
+    if not is_main():  # under torchrun only rank 0 writes
+        return
     out_dir = os.path.dirname(os.path.abspath(output))
     os.makedirs(out_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz")

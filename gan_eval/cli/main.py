@@ -64,6 +64,10 @@ def main(argv=None):
 
     warnings.showwarning = _one_line_warning
     try:
+        if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):  # torchrun, several processes
+            from ..distributed import setup
+
+            setup()  # join the process group; ranks > 0 print nothing
         cli.main(args=argv, prog_name="gan-eval", standalone_mode=False)
     except GanEvalError as e:
         click.echo(f"error: {e}", err=True)

@@ -60,7 +60,8 @@ def kth_neighbour_distance(x, y=None, k=1, squared=False, max_elements=None):
 
 
 # Square tiles: the within-set helper below computes each unordered pair of tiles once and uses
-# it for both, which halves the matmul work of k-NN radii.
+# it for both, which halves the matmul work of k-NN radii. Tiles can be centred as they are cut,
+# which spares a centred copy of a whole set.
 TILE = 2048  # rows per tile side; large enough for full-speed matmuls, small enough to stay cheap
 
 
@@ -70,38 +71,51 @@ def tile_side(max_elements=None):
     return max(1, min(TILE, math.isqrt(int(max_elements))))
 
 
+def tiles(n, side):
+    return [slice(i, min(n, i + side)) for i in range(0, n, side)]
+
+
+def centred_tile(x, rows, centre=None):
+    """``x[rows] - centre`` (just ``x[rows]`` for ``centre=None``) and its squared row norms."""
+    a = x[rows] if centre is None else x[rows] - centre
+    return a, (a * a).sum(dim=1)
+
+
 def squared_distance_tile(a, a_sq, b, b_sq):
-    """``||a_i - b_j||²`` as ``a_sq_i + b_sq_j - 2 a_i·b_j`` (clamped at 0), built in one buffer."""
-    d = torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0)
-    d.add_(a_sq[:, None]).clamp_(min=0)
-    return d
+    """``a_sq_i + b_sq_j - 2 a_i·b_j``, the squared distances of two centred tiles.
+
+    Not clamped: entries for (near-)coincident points can be a rounding error below 0; callers
+    clamp what they keep, or compare so that the sign does not matter.
+    """
+    return torch.addmm(b_sq[None, :], a, b.T, alpha=-2.0).add_(a_sq[:, None])
 
 
-def smallest_within(x, kk, max_elements=None):
+def smallest_within(x, kk, centre=None, max_elements=None):
     """The `kk` smallest squared distances from each row of `x` to the rows of `x`, ascending (N x kk).
 
     The point's own distance is included and set to exactly 0, so column ``k`` holds the squared
-    distance to the k-th *other* point (prdc's rule). Centre `x` first for float32 accuracy.
+    distance to the k-th *other* point (prdc's rule). `centre` (a point near the data, e.g. its
+    mean) is subtracted tile by tile to keep float32 cancellation small; pass None for data that
+    is centred already.
     """
     n = x.shape[0]
     if kk > n:
         raise ValueError(f"kk={kk} needs at least {kk} rows, got {n}")
-    x_sq = (x * x).sum(dim=1)
     best = torch.full((n, kk), float("inf"), dtype=x.dtype, device=x.device)
-    side = tile_side(max_elements)
 
     def merge(rows, values):
         both = torch.cat([best[rows], values], dim=1)
         best[rows] = both.topk(kk, dim=1, largest=False).values
 
-    for i0 in range(0, n, side):
-        ri = slice(i0, min(n, i0 + side))
-        for j0 in range(i0, n, side):
-            rj = slice(j0, min(n, j0 + side))
-            d = squared_distance_tile(x[ri], x_sq[ri], x[rj], x_sq[rj])
-            if j0 == i0:
+    parts = tiles(n, tile_side(max_elements))
+    for p, ri in enumerate(parts):
+        a, a_sq = centred_tile(x, ri, centre)
+        for rj in parts[p:]:
+            b, b_sq = (a, a_sq) if rj == ri else centred_tile(x, rj, centre)
+            d = squared_distance_tile(a, a_sq, b, b_sq)
+            if rj == ri:
                 d.diagonal().zero_()
             merge(ri, d.topk(min(kk, d.shape[1]), dim=1, largest=False).values)
-            if j0 != i0:
-                merge(rj, d.topk(min(kk, d.shape[0]), dim=0, largest=False).values.T)
-    return best
+            if rj != ri:
+                merge(rj, d.T.topk(min(kk, d.shape[0]), dim=1, largest=False).values)
+    return best.clamp_(min=0)  # clamping after selection: it is monotone, so the order is unchanged

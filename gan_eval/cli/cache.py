@@ -1,0 +1,53 @@
+"""`gan-eval cache list` and `gan-eval cache clear`: the on-disk feature cache."""
+
+import click
+
+from .common import emit, json_option
+
+
+def _size(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+@click.group()
+def cache():
+    """The feature cache ($GAN_EVAL_CACHE/features, default ~/.cache/gan_eval/features)."""
+
+
+@cache.command("list")
+@json_option
+def list_entries(as_json):
+    """One line per cache entry: key prefix, source, images, stored outputs, size, created."""
+    from .. import cache as feature_cache
+
+    rows = []
+    for e in feature_cache.entries():
+        m = e["meta"] or {}
+        outputs = list(m.get("outputs", []))
+        if m.get("stats"):
+            outputs.append("pool3-stats")
+        rows.append({"key": e["key"], "source": m.get("source"), "location": m.get("location"),
+                     "count": m.get("count"), "outputs": outputs, "resize": m.get("resize"),
+                     "precision": m.get("precision"), "weights_sha256": m.get("weights_sha256"),
+                     "size": e["size"], "created": m.get("created"), "readable": e["meta"] is not None})
+    total = sum(r["size"] for r in rows)
+    lines = [f"{r['key'][:12]}  {r['source'] or '(unreadable)'}  {r['count'] if r['count'] is not None else '?'} images"
+             f"  {'+'.join(r['outputs']) or '-'}  {_size(r['size'])}  {r['created'] or '?'}" for r in rows]
+    lines.append(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, {_size(total)} in {feature_cache.features_dir()}")
+    emit({"dir": str(feature_cache.features_dir()), "entries": rows, "total_size": total}, as_json, lines)
+
+
+@cache.command("clear")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def clear(yes, as_json):
+    """Delete every cache entry."""
+    from .. import cache as feature_cache
+
+    if not yes:
+        click.confirm(f"Delete every entry in {feature_cache.features_dir()}?", abort=True)
+    n, freed = feature_cache.clear()
+    emit({"removed": n, "freed": freed}, as_json, [f"removed {n} file{'' if n == 1 else 's'} ({_size(freed)})"])

@@ -1,0 +1,54 @@
+"""`gan-eval reproduce TABLE`: train, score and write a published table (no math here)."""
+
+import shlex
+from pathlib import Path
+
+import click
+
+from .common import device_option, emit, json_option, quiet_option
+
+TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist")
+
+
+@click.command("reproduce")
+@click.argument("table", type=click.Choice(TABLE_NAMES))
+@click.option("--quick", is_flag=True, help="A tiny run (seconds) that only checks the pipeline; its numbers mean nothing.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Training seeds 0..N-1 (default per table).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, show_default="results/TABLE",
+              help="Folder for TABLE.md, TABLE.json and the plots.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="MNIST folder (default: $GAN_EVAL_DATA, else the download cache).")
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep the training runs here; a rerun reuses finished runs and resumes interrupted ones "
+                   "(default: a temporary folder, deleted afterwards).")
+@device_option
+@json_option
+@quiet_option
+def reproduce(table, quick, seeds, out, data_dir, work_dir, device, as_json, quiet):
+    """Reproduce a published table: goodfellow2014 (MNIST Parzen log-likelihood), mode-collapse-2d
+    (PacGAN/VEEGAN ring and grid), stacked-mnist (modes out of 1000).
+
+    Writes TABLE.md and TABLE.json (ours beside the published numbers, with the settings, seeds
+    and wall time) and PNG plots into --out.
+    """
+    from gan_eval_models.reproduce import reproduce as run
+
+    out = Path(out) if out is not None else Path("results") / table
+    command = _command(table, quick, seeds, out, data_dir, work_dir, device)
+    result = run(table, out, quick=quick, seeds=seeds, device=device, data_dir=data_dir, work_dir=work_dir,
+                 quiet=quiet, command=command)
+    lines = [(Path(out) / "TABLE.md").read_text().split("\n## Settings")[0].rstrip(), "",
+             f"wrote {', '.join(result['files'])} ({result['wall_time_s'] / 60:.1f} min)"]
+    summary = {k: result[k] for k in ("table", "quick", "seeds", "wall_time_s", "ours", "published", "files")}
+    emit(summary, as_json, lines)
+
+
+def _command(table, quick, seeds, out, data_dir, work_dir, device):
+    parts = ["gan-eval", "reproduce", table]
+    if quick:
+        parts.append("--quick")
+    for flag, value in (("--seeds", seeds), ("--out", out), ("--data-dir", data_dir), ("--work-dir", work_dir),
+                        ("--device", device)):
+        if value is not None:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)

@@ -1,0 +1,69 @@
+"""`gan-eval score`: several metrics from one network pass per input."""
+
+import click
+
+from .. import defaults
+from .common import emit, json_option, quiet_option, seed_option
+from .fid import extraction_options
+
+
+def _text_lines(r):
+    def pm(v, fmt):
+        return f"{v['mean']:{fmt}} ± {v['std']:{fmt}}"
+
+    lines = []
+    if "fid" in r:
+        lines.append(f"FID:        {r['fid']:.4f}")
+    if "is" in r:
+        lines.append(f"IS:         {pm(r['is'], '.4f')}")
+    if "is_real" in r:
+        lines.append(f"IS (real):  {pm(r['is_real'], '.4f')}")
+    if "kid" in r:
+        lines.append(f"KID:        {pm(r['kid'], '.6f')}")
+    for name in ("precision", "recall", "density", "coverage"):
+        if name in r:
+            lines.append(f"{name + ':':<11} {r[name]:.4f}")
+    return lines
+
+
+@click.command()
+@click.argument("real", type=click.Path())
+@click.argument("fake", type=click.Path())
+@click.option("--metrics", default=",".join(("fid", "is", "kid", "prdc")), show_default=True,
+              help="Comma-separated metrics: fid, is (Inception Score of FAKE), kid, prdc "
+                   "(precision, recall, density, coverage).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
+@click.option("--kid-subsets", type=click.IntRange(min=1), default=defaults.KID_SUBSETS, show_default=True,
+              help="KID: number of random subsets.")
+@click.option("--kid-subset-size", type=click.IntRange(min=2), default=defaults.KID_SUBSET_SIZE, show_default=True,
+              help="KID: images per subset (shrunk, with a warning, to the smaller set).")
+@click.option("--is-splits", type=click.IntRange(min=1), default=defaults.IS_SPLITS, show_default=True,
+              help="IS: number of splits.")
+@click.option("--k-pr", type=click.IntRange(min=1), default=defaults.PR_K, show_default=True,
+              help="Precision/recall: k of the k-NN balls.")
+@click.option("--k-dc", type=click.IntRange(min=1), default=defaults.DC_K, show_default=True,
+              help="Density/coverage: k of the k-NN balls.")
+@seed_option
+@extraction_options
+@json_option
+@quiet_option
+def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits, k_pr, k_dc, seed, weights, resize,
+          batch_size, device, num_workers, precision, as_json, quiet):
+    """FID, IS, KID and precision/recall/density/coverage of FAKE against REAL.
+
+    Each input goes through the Inception network once and every metric is computed from that
+    pass; the network outputs are cached (see `gan-eval cache`), so scoring the same folder again
+    skips the network. REAL and FAKE are what `gan-eval fid` takes; a statistics .npz can stand for
+    REAL only with --metrics fid (and is, which scores FAKE alone).
+
+    \b
+    Example:
+      gan-eval score real/ fake/ --metrics fid,kid,prdc --weights pt_inception-2015-12-05-6726825d.pth
+    """
+    from ..evaluate import score as compute_score
+
+    r = compute_score(real, fake, metrics=metrics, weights=weights, resize=resize, batch_size=batch_size,
+                      device=device, num_workers=num_workers, progress=not quiet, cache=not no_cache,
+                      kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
+                      is_splits=is_splits, seed=seed, precision=precision, quiet=quiet)
+    emit(r, as_json, _text_lines(r))

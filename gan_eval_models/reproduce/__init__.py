@@ -1,0 +1,53 @@
+"""Reproduce published tables in one call: train the reference GANs, score them, write the table.
+
+=====================  ========================================================================
+table                  what
+=====================  ========================================================================
+``goodfellow2014``     Goodfellow et al. 2014, Table 1 (MNIST Parzen log-likelihood)
+``mode-collapse-2d``   PacGAN Table 1 / VEEGAN Table 1 (modes on the 2-D ring and grid)
+``stacked-mnist``      VEEGAN Table 2 / PacGAN Table 2 (modes out of 1000 on Stacked MNIST)
+=====================  ========================================================================
+
+:func:`reproduce` writes ``TABLE.md`` and ``TABLE.json`` (ours beside the published rows, the
+papers and tables cited, settings, seeds, wall time) and PNG plots into `out`, and returns the
+result dict. ``quick=True`` runs a tiny version (seconds) that only checks the pipeline.
+"""
+
+import importlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from gan_eval.errors import GanEvalError
+
+TABLES = {
+    "goodfellow2014": "gan_eval_models.reproduce.goodfellow2014",
+    "mode-collapse-2d": "gan_eval_models.reproduce.mode_collapse_2d",
+    "stacked-mnist": "gan_eval_models.reproduce.stacked_mnist",
+}
+
+
+def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, work_dir=None, quiet=False, command=""):
+    """Reproduce `table` into folder `out`; see the module docstring.
+
+    seeds: number of training seeds (0, 1, ..., seeds - 1); default per table.
+    work_dir: where the training runs (checkpoints) go. Default: a temporary folder deleted
+    afterwards. With a kept folder, finished runs are reused when the command is run again.
+    """
+    if table not in TABLES:
+        raise GanEvalError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
+    if seeds is not None and (isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1):
+        raise GanEvalError(f"seeds must be an integer >= 1, got {seeds!r}")
+    module = importlib.import_module(TABLES[table])
+    temporary = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix=f"gan-eval-{table}-")) if temporary else Path(work_dir)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        return module.run(out, work, quick=quick, seeds=seeds, device=device, data_dir=data_dir, quiet=quiet,
+                          command=command)
+    finally:
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+__all__ = ["TABLES", "reproduce"]

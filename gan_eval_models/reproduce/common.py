@@ -1,0 +1,214 @@
+"""What every reproduced table shares: training a run, summary statistics, the writer, plots.
+
+A table module builds a result dict (see :func:`write_result`) and this module turns it into
+``TABLE.md`` and ``TABLE.json`` in the output folder. Plots use matplotlib's Agg backend.
+"""
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gan_eval.errors import GanEvalError
+
+
+def log(message, quiet=False):
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train_and_sample(work_dir, name, n_samples, sample_seed, quiet=False, **config):
+    """Train one run in ``work_dir/name`` (or reuse it) and draw `n_samples` samples from it.
+
+    `config` holds :class:`gan_eval_models.train.TrainConfig` fields (model, dataset, steps, seed,
+    ...). A folder holding a finished run with the same settings is reused as it is; one holding
+    a checkpoint of the same configuration is resumed (so an interrupted reproduction, or one
+    asked for more steps, continues where it stopped); anything else is started afresh.
+    Returns ``(samples, training summary, training seconds of the run over all resumes)``.
+    """
+    from gan_eval_models.sample import sample
+    from gan_eval_models.train import TrainConfig, has_checkpoint, train
+
+    run_dir = Path(work_dir) / name
+    marker = run_dir / "reproduce_done.json"
+    settings = json.loads(json.dumps({k: v for k, v in config.items() if k != "device"}, default=str))
+    start = time.time()
+    summary = None
+    if marker.is_file() and has_checkpoint(run_dir):
+        try:
+            saved = json.loads(marker.read_text())
+            if saved.get("settings") == settings:
+                summary = saved["summary"]
+        except (OSError, ValueError, KeyError):
+            summary = None
+    if summary is None:
+        cfg = TrainConfig(out=str(run_dir), quiet=True, **config)
+        summary = None
+        if has_checkpoint(run_dir):
+            try:
+                summary = train(cfg, resume=True)
+            except GanEvalError:  # a different configuration: start again
+                summary = None
+        if summary is None:
+            summary = train(cfg, overwrite=True)
+        marker.write_text(json.dumps({"settings": settings, "summary": summary}, default=str))
+    samples = sample(str(run_dir), n_samples, seed=sample_seed, device=config.get("device"))
+    trained = float(summary.get("train_time_total_s", time.time() - start))
+    log(f"  {name}: {summary.get('steps')} steps, trained {trained:.0f} s", quiet)
+    return samples, summary, trained
+
+
+def mean_std(values):
+    """(mean, sample standard deviation with ddof=1; 0 for a single value) as floats."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("mean_std of no values")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def pm(mean, std, digits=1, scale=1.0):
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def markdown_table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def check_finite(obj, path="result"):
+    """Raise RuntimeError naming the first NaN or infinite number inside a nested result."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{path}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{path}[{i}]")
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "f" and not np.all(np.isfinite(obj)):
+            raise RuntimeError(f"non-finite number in {path}")
+    elif isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        raise RuntimeError(f"non-finite number in {path}: {obj}")
+
+
+def _plain(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def environment(device=None):
+    import torch
+
+    import gan_eval
+
+    return {
+        "gan_eval": gan_eval.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def write_result(out_dir, result, markdown):
+    """Write ``TABLE.md`` (the given markdown) and ``TABLE.json`` (the result) into `out_dir`.
+
+    `result` must hold only finite numbers (checked); returns the two paths.
+    """
+    check_finite(result)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md_path, json_path = out / "TABLE.md", out / "TABLE.json"
+    json_path.write_text(json.dumps(result, indent=2, default=_plain, allow_nan=False) + "\n")
+    md_path.write_text(markdown.rstrip() + "\n")
+    return md_path, json_path
+
+
+def prepare_out(out_dir):
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanEvalError(f"cannot create the output folder {out_dir} ({e})") from None
+    return Path(out_dir)
+
+
+def settings_markdown(result):
+    """The trailer every TABLE.md ends with: command, settings, seeds, wall time, environment."""
+    env = result["environment"]
+    lines = [
+        "## Settings",
+        "",
+        f"- command: `{result['command']}`",
+        f"- seeds: {', '.join(str(s) for s in result['seeds'])}",
+        f"- wall time: {result['wall_time_s'] / 60:.1f} min ({result['wall_time_s']:.0f} s) on "
+        f"{env['device']}, {env['cpu_count']} CPU cores, torch {env['torch']} ({env['torch_threads']} threads)",
+        f"- CPU time of the process: {result['cpu_time_s'] / 60:.1f} min (wall time exceeds it when the "
+        "machine is shared)",
+    ]
+    lines += [f"- {k}: {v}" for k, v in result["settings"].items()]
+    if result.get("quick"):
+        lines += ["", "**Quick mode**: a tiny pipeline check, not a reproduction; the numbers mean nothing."]
+    return "\n".join(lines)
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(images, nrow=8):
+    """Tile uint8 images (N, H, W, C) into one (rows·H, nrow·W, C) uint8 array with 1-px gaps."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    ncol = min(nrow, n)
+    rows = math.ceil(n / ncol)
+    canvas = np.full((rows * (h + 1) + 1, ncol * (w + 1) + 1, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, ncol)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + k * (w + 1): 1 + k * (w + 1) + w] = images[i]
+    return canvas
+
+
+def save_image_grid(images, path, nrow=8):
+    from PIL import Image
+
+    grid = image_grid(images, nrow)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
+    return Path(path)
+
+
+def save_sample_grids(panels, path, nrow=8, title=None):
+    """One figure with a titled image grid per entry of `panels` ({label: uint8 NHWC images})."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, images) in zip(axes[0], panels.items()):
+        grid = image_grid(images[: nrow * nrow], nrow)
+        ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,198 @@
+"""Mode collapse on the 2-D ring and grid: PacGAN Table 1 / VEEGAN Table 1.
+
+Five GANs share PacGAN's MLPs (G: 4 × 400 ReLU with batch norm; D: 3 × maxout 200×5; Adam 1e-4,
+β1 0.8, batch 100; see :mod:`gan_eval_models.models.gan2014`) and differ only in the objective or
+the discriminator's input:
+
+==============================  =========  ================  ======================================
+row                             model      loss              discriminator
+==============================  =========  ================  ======================================
+GAN (minimax)                   gan2014    minimax           plain
+GAN (non-saturating)            gan2014    non-saturating    plain
+LSGAN                           lsgan      least-squares     plain (raw output)
+GAN + minibatch discrimination  gan2014    non-saturating    minibatch features (Salimans 2016)
+PacGAN2                         gan2014    non-saturating    packs of 2 samples (Lin et al. 2018)
+==============================  =========  ================  ======================================
+
+Each is trained on PacGAN's 2D-ring (8 modes, radius 1, σ 0.01) and 2D-grid (25 modes, spacing
+2, σ 0.05) for a fixed number of steps per seed; 2,500 samples are then scored with
+:func:`gan_eval.metrics.modes.mode_coverage` (3σ, at least one sample per captured mode, reverse
+KL over the high-quality samples), as both papers did. A "real data" row scores 2,500 draws from
+the mixture itself: its high-quality fraction should be 1 − e^(−9/2) = 98.9% (the probability
+that a 2-D Gaussian lies within 3σ).
+"""
+
+import time
+
+import numpy as np
+import torch
+
+from gan_eval.metrics.modes import mode_coverage
+from gan_eval_models.datasets import get_dataset
+
+from .common import (check_finite, environment, log, markdown_table, mean_std, pm, prepare_out, pyplot,
+                     settings_markdown, train_and_sample, write_result)
+
+NAME = "mode-collapse-2d"
+TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
+
+VARIANTS = [  # (row label, run-folder slug, TrainConfig options)
+    ("GAN (minimax)", "gan-minimax", {"model": "gan2014", "loss": "minimax"}),
+    ("GAN (non-saturating)", "gan-ns", {"model": "gan2014", "loss": "non-saturating"}),
+    ("LSGAN", "lsgan", {"model": "lsgan", "loss": "least-squares"}),
+    ("GAN + minibatch discrimination", "gan-mbd", {"model": "gan2014", "loss": "non-saturating", "minibatch_disc": True}),
+    ("PacGAN2", "pacgan2", {"model": "gan2014", "loss": "non-saturating", "pack": 2}),
+]
+DATASETS = ("ring", "grid")
+
+FULL = {"steps": 2000, "n_samples": 2500, "seeds": 3}
+QUICK = {"steps": 20, "n_samples": 200, "seeds": 1}
+
+# Published rows. PacGAN: Lin, Khetan, Fanti & Oh, "PacGAN: The power of two samples in generative
+# adversarial networks", NeurIPS 2018, Table 1 (ring radius 1 σ 0.01, grid spacing 2 σ 0.05;
+# 2,500 samples; mean ± std over 10 runs). VEEGAN: Srivastava, Valkov, Russell, Gutmann & Sutton,
+# "VEEGAN: Reducing mode collapse in GANs using implicit variational learning", NeurIPS 2017,
+# Table 1 (2,500 samples, 5 runs; its ring has radius 2 σ 0.02, and no KL column).
+PACGAN = "PacGAN (Lin et al. 2018), Table 1"
+VEEGAN = "VEEGAN (Srivastava et al. 2017), Table 1"
+PUBLISHED = [
+    {"source": PACGAN, "dataset": "ring", "method": "GAN", "modes": "6.3 ± 0.5", "hq": "98.2 ± 0.2", "rkl": "0.45 ± 0.09"},
+    {"source": PACGAN, "dataset": "ring", "method": "PacGAN2", "modes": "7.9 ± 0.1", "hq": "95.6 ± 2.0", "rkl": "0.07 ± 0.03"},
+    {"source": PACGAN, "dataset": "grid", "method": "GAN", "modes": "17.3 ± 0.8", "hq": "94.8 ± 0.7", "rkl": "0.70 ± 0.07"},
+    {"source": PACGAN, "dataset": "grid", "method": "PacGAN2", "modes": "23.8 ± 0.7", "hq": "91.3 ± 0.8", "rkl": "0.13 ± 0.04"},
+    {"source": VEEGAN, "dataset": "ring", "method": "GAN", "modes": "1", "hq": "99.3", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "ring", "method": "ALI", "modes": "2.8", "hq": "0.13", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "ring", "method": "Unrolled GAN", "modes": "7.6", "hq": "35.6", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "ring", "method": "VEEGAN", "modes": "8.0", "hq": "52.9", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "grid", "method": "GAN", "modes": "3.3", "hq": "0.5", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "grid", "method": "ALI", "modes": "15.8", "hq": "1.6", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "grid", "method": "Unrolled GAN", "modes": "23.6", "hq": "16", "rkl": "—"},
+    {"source": VEEGAN, "dataset": "grid", "method": "VEEGAN", "modes": "24.6", "hq": "40", "rkl": "—"},
+]
+
+
+def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command=""):
+    plan = dict(QUICK if quick else FULL)
+    n_seeds = seeds or plan["seeds"]
+    seed_list = list(range(n_seeds))
+    out = prepare_out(out)
+    start, cpu_start = time.time(), time.process_time()
+
+    rows, first_seed_samples = [], {}
+    for dataset in DATASETS:
+        mixture = get_dataset(dataset)
+        real = mixture.sample(plan["n_samples"], generator=torch.Generator().manual_seed(10_000)).double().numpy()
+        r = mode_coverage(real, mixture.centres, mixture.std)
+        rows.append(_row(dataset, "Real data (mixture samples)", [r], [0.0]))
+        first_seed_samples[(dataset, "Real data")] = real
+        for label, slug, options in VARIANTS:
+            results, seconds = [], []
+            for seed in seed_list:
+                tag = f"{dataset}-{slug}-s{seed}"
+                log(f"{NAME}: {dataset} / {label} / seed {seed}", quiet)
+                samples, _, secs = train_and_sample(
+                    work_dir, tag, plan["n_samples"], sample_seed=1000 + seed, quiet=quiet,
+                    dataset=dataset, steps=plan["steps"], seed=seed, device=device, data_dir=data_dir,
+                    eval_samples=plan["n_samples"], **options,
+                )
+                results.append(mode_coverage(samples, mixture.centres, mixture.std))
+                seconds.append(secs)
+                if seed == seed_list[0]:
+                    first_seed_samples[(dataset, label)] = np.asarray(samples)
+            rows.append(_row(dataset, label, results, seconds))
+
+    plots = []
+    for dataset in DATASETS:
+        path = out / f"{dataset}_samples.png"
+        _plot_samples(first_seed_samples, dataset, get_dataset(dataset), path)
+        plots.append(path.name)
+
+    result = {
+        "table": NAME,
+        "title": TITLE,
+        "quick": quick,
+        "command": command,
+        "papers": [PACGAN, VEEGAN],
+        "seeds": seed_list,
+        "settings": {
+            "training steps per run": plan["steps"],
+            "samples scored per run": plan["n_samples"],
+            "high-quality radius": "3 standard deviations",
+            "mode captured": ">= 1 high-quality sample",
+            "reverse KL": "KL(histogram of high-quality samples over modes || uniform), nats",
+            "ring": "8 modes, radius 1, std 0.01 (PacGAN)",
+            "grid": "25 modes, spacing 2, std 0.05 (PacGAN)",
+            "nets": "PacGAN MLPs (G 4x400 ReLU + batch norm, D 3x maxout 200x5), Adam 1e-4, beta1 0.8, batch 100",
+        },
+        "ours": rows,
+        "published": PUBLISHED,
+        "plots": plots,
+        "wall_time_s": round(time.time() - start, 1),
+        "cpu_time_s": round(time.process_time() - cpu_start, 1),
+        "environment": environment(device),
+    }
+    check_finite(result)
+    md = markdown(result)
+    md_path, json_path = write_result(out, result, md)
+    result["files"] = [str(md_path), str(json_path)] + [str(out / p) for p in plots]
+    return result
+
+
+def _row(dataset, label, results, seconds):
+    modes = [r["modes_captured"] for r in results]
+    hq = [r["high_quality_fraction"] for r in results]
+    rkl = [r["reverse_kl"] for r in results]
+    row = {"dataset": dataset, "method": label, "n_modes": results[0]["n_modes"]}
+    for key, values in (("modes", modes), ("hq", hq), ("rkl", rkl)):
+        row[f"{key}_mean"], row[f"{key}_std"] = mean_std(values)
+    row["per_seed"] = [
+        {"modes_captured": r["modes_captured"], "high_quality_fraction": r["high_quality_fraction"],
+         "reverse_kl": r["reverse_kl"], "histogram": r["histogram"].tolist()}
+        for r in results
+    ]
+    row["train_seconds"] = [round(s, 1) for s in seconds]
+    return row
+
+
+def markdown(result):
+    parts = [f"# {result['title']}", ""]
+    for dataset in DATASETS:
+        ours = [r for r in result["ours"] if r["dataset"] == dataset]
+        k = ours[0]["n_modes"]
+        table = [
+            [f"**ours** {r['method']}", pm(r["modes_mean"], r["modes_std"]), pm(r["hq_mean"], r["hq_std"], 1, 100),
+             pm(r["rkl_mean"], r["rkl_std"], 2)]
+            for r in ours
+        ]
+        table += [
+            [f"{p['method']} — {p['source']}", p["modes"], p["hq"], p["rkl"]]
+            for p in result["published"] if p["dataset"] == dataset
+        ]
+        parts += [f"## 2D-{dataset} ({k} modes)", "",
+                  markdown_table(["method", f"modes (max {k})", "% high quality", "reverse KL"], table), ""]
+    n = len(result["seeds"])
+    parts += [f"Ours: mean ± standard deviation over {n} seed(s). Published: as printed in the papers "
+              "(PacGAN: mean ± std over 10 runs; VEEGAN: mean of 5 runs, different ring radius/σ, no KL).", ""]
+    parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
+    parts.append(settings_markdown(result))
+    return "\n".join(parts)
+
+
+def _plot_samples(samples, dataset, mixture, path):
+    plt = pyplot()
+    labels = ["Real data"] + [label for label, _, _ in VARIANTS]
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 2.9))
+    lim = np.abs(mixture.centres).max() * 1.5
+    for ax, label in zip(axes, labels):
+        x = samples[(dataset, label)]
+        ax.scatter(mixture.centres[:, 0], mixture.centres[:, 1], s=14, c="red", marker="x", linewidths=0.6)
+        ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:blue", alpha=0.4, linewidths=0)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(label, fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"2D-{dataset}: samples (blue) and mode centres (red), first seed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

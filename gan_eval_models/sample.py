@@ -1,0 +1,100 @@
+"""Samples from a trained run: ``sample(run_dir, n)`` or ``gan-eval sample RUN_DIR -n N -o OUT``.
+
+Images come back as uint8 NHWC (C = 1 for MNIST, 3 for CIFAR-10 / Stacked MNIST), the layout
+``gan_eval.inputs.load_images`` reads; 2-D data as float64 (n, 2). Latents (and, for AC-GAN,
+class labels drawn uniformly) come from a CPU ``torch.Generator`` seeded with `seed`, and the
+generator runs in eval mode (batch-norm running statistics), so a sample depends on neither
+the batch size nor the device beyond floating-point rounding; the same call repeats exactly.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_eval.errors import GanEvalError
+
+from . import checkpoint as ckpt
+from .models import build_models
+from .monitor import generate, to_uint8
+from .train import TrainConfig, resolve_device
+
+DEFAULT_BATCH_SIZE = 500
+
+
+def load_generator(run_dir, device=None):
+    """(generator in eval mode, TrainConfig) of the run in `run_dir`, from its latest checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GanEvalError(f"{run_dir}: no such run folder")
+    saved = ckpt.read_json(run_dir / ckpt.CONFIG)
+    cfg = TrainConfig.from_dict(saved.get("config", {}))
+    cfg.validate()
+    hp = saved.get("resolved") or cfg.resolved()
+    dev = resolve_device(device)
+    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu")
+    G, _ = build_models(cfg.model, cfg.spec(), hp["latent_dim"], hp["latent"], hp["width"], cfg.pack, cfg.minibatch_disc)
+    try:
+        G.load_state_dict(state["generator"])
+    except RuntimeError as e:
+        raise GanEvalError(f"{run_dir}: checkpoint does not match its config.json ({e})") from None
+    return G.to(dev).eval(), cfg
+
+
+def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_BATCH_SIZE, labels=None):
+    """Draw `n` samples from the run in `run_dir`.
+
+    truncation: ψ > 0 resamples latent components with |z| > ψ (see :mod:`models.latent`).
+    labels: class of each sample for class-conditional models (AC-GAN); default uniform.
+    Returns uint8 (n, H, W, C) for image datasets, float64 (n, 2) for 2-D data.
+    """
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise GanEvalError(f"n must be a positive integer, got {n!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise GanEvalError(f"batch_size must be a positive integer, got {batch_size!r}")
+    G, cfg = load_generator(run_dir, device)
+    if labels is not None:
+        if not G.n_classes:
+            raise GanEvalError(f"{cfg.model} is not class-conditional; labels do not apply")
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        if labels.shape != (n,) or labels.min() < 0 or labels.max() >= G.n_classes:
+            raise GanEvalError(f"labels must be {n} integers in 0..{G.n_classes - 1}")
+    gen = torch.Generator().manual_seed(int(seed))
+    x = generate(G, int(n), gen, next(G.parameters()).device, truncation, labels, int(batch_size))
+    if G.output_range is None:
+        return x.double().numpy()
+    return to_uint8(x, G.output_range)
+
+
+def write_samples(samples, out, fmt=None, overwrite=False):
+    """Write samples as a folder of PNGs (000000.png, …) or an .npz; returns (path, format).
+
+    The .npz holds ``images`` (uint8 NHWC) or, for 2-D data, ``samples`` (float64 (n, 2)).
+    `fmt` defaults to npz when `out` ends in .npz, else png. 2-D samples can only be .npz.
+    An existing file or non-empty folder is refused unless `overwrite`.
+    """
+    out = Path(out)
+    fmt = fmt or ("npz" if out.suffix.lower() == ".npz" else "png")
+    if fmt not in ("png", "npz"):
+        raise GanEvalError(f"format must be png or npz, got {fmt!r}")
+    points = samples.dtype != np.uint8
+    if points and fmt == "png":
+        raise GanEvalError("2-D samples can only be written as .npz (use --format npz or an OUT ending in .npz)")
+    if fmt == "npz":
+        if out.suffix.lower() != ".npz":
+            out = out.with_name(out.name + ".npz")
+        if out.exists() and not overwrite:
+            raise GanEvalError(f"{out} exists; pass --overwrite to replace it")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        key = "samples" if points else "images"
+        ckpt.atomic_write_bytes(out, lambda f: np.savez(f, **{key: samples}))
+        return out, fmt
+    from PIL import Image
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise GanEvalError(f"{out} exists and is not an empty folder; pass --overwrite or choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    digits = max(6, len(str(len(samples) - 1)))
+    for i, im in enumerate(samples):
+        Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(out / f"{i:0{digits}d}.png")
+    return out, fmt

@@ -1,0 +1,541 @@
+"""Train a reference GAN: ``train(TrainConfig(...))`` or ``gan-eval train MODEL --dataset D ...``.
+
+One *step* is one generator update preceded by ``k_disc`` discriminator updates, each on a
+fresh real minibatch (Goodfellow et al. 2014, Algorithm 1), or, with ``update="simultaneous"``
+(the 2014 code's rule, the default of gan2014 on images), one update of both nets from the
+same minibatch. With packing degree m (PacGAN) a minibatch holds ``batch_size`` m-tuples,
+i.e. batch_size·m real and as many generated samples.
+
+Run folder:
+  config.json       the configuration (and the defaults it resolved to)
+  checkpoint.pt     models, optimisers, every random state, data order, step (atomic rewrite)
+  log.jsonl         one JSON object per line: losses every ``log_every`` steps, metrics per evaluation
+  samples_<step>.png  an 8×8 grid of samples (images) or a scatter plot (2-D data) per evaluation
+
+Guarantees: a run is a function of its configuration (seeded ``torch.Generator``s for latents
+and data order, seeded global generators for initialisation and dropout). ``resume=True``
+restores all of that from the checkpoint, so on CPU a run interrupted and resumed ends
+bit-identical to an uninterrupted one (on CUDA, up to the non-determinism of some cuDNN/cuBLAS
+kernels). A folder that already holds a checkpoint is never overwritten unless asked
+(``overwrite=True``), and a resume whose configuration differs (other than the run-time
+fields) is refused, naming the difference.
+"""
+
+import json
+import sys
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan_eval.errors import GanEvalError
+
+from . import checkpoint as ckpt
+from .batches import MixtureBatches, TensorBatches
+from .datasets import DATASETS, dataset_spec, get_dataset
+from .datasets import check_name as check_dataset
+from .models import build_models, get_model
+from .models import check_name as check_model
+from .models import losses as L
+from .models.latent import LATENTS, sample_latent
+
+UPDATES = ("alternating", "simultaneous")
+MNIST_TRAIN = 50_000  # train[0:50000] for training, train[50000:60000] for validation (2014 protocol)
+LOG = "log.jsonl"
+
+# fields that may change between a run and its resume; everything else must match
+RUNTIME_FIELDS = (
+    "steps", "out", "device", "quiet", "checkpoint_every", "eval_every", "data_dir", "log_every", "eval_samples", "fid",
+)
+
+# fields whose None means "the model's default": compared by the value they resolve to
+RESOLVED_FIELDS = ("batch_size", "lr", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
+OPTIMIZERS = ("sgd", "adam")
+# settings used when an optimiser other than the model's own is chosen (DCGAN's Adam; plain momentum SGD)
+OPTIMIZER_FALLBACKS = {"adam": {"lr": 2e-4, "betas": (0.5, 0.999)}, "sgd": {"lr": 0.01, "momentum": 0.5}}
+
+
+@dataclass
+class TrainConfig:
+    model: str  # gan2014 | dcgan | lsgan | acgan | sgan
+    dataset: str  # mnist | cifar10 | ring | grid | stacked-mnist
+    steps: int
+    out: str  # run directory
+    seed: int = 0
+    device: str | None = None  # None = cuda if available
+    batch_size: int | None = None  # None = the model's paper default
+    lr: float | None = None
+    loss: str | None = None  # minimax | non-saturating | least-squares (None = model default)
+    k_disc: int = 1  # discriminator steps per generator step
+    minibatch_disc: bool = False
+    pack: int = 1  # PacGAN packing degree m
+    checkpoint_every: int = 1000
+    eval_every: int = 0  # 0 = only at the end
+    data_dir: str | None = None
+    quiet: bool = False
+    latent_dim: int | None = None  # None = model default (100 for images, 2 for 2-D data)
+    latent: str | None = None  # gaussian | uniform (None = model default)
+    width: int | None = None  # base width of the nets (None = model default)
+    image_size: int | None = None  # resize images (e.g. 32 or 64 for DCGAN); None = native
+    n_labels: int | None = None  # sgan: labelled training examples (None = 100)
+    dataset_params: dict = field(default_factory=dict)  # e.g. {"n_modes": 8, "std": 0.01}
+    eval_samples: int | None = None  # samples per evaluation (None: 2500 points / 1000 images)
+    log_every: int = 100
+    fid: bool | None = None  # FID/KID at the end (None: only on CUDA, when gan_eval and the weights resolve)
+    update: str | None = None  # alternating (Algorithm 1) | simultaneous (the 2014 code); None = model default
+    optimizer: str | None = None  # sgd | adam (None = model default; see OPTIMIZER_FALLBACKS)
+
+    def validate(self):
+        check_model(self.model)
+        check_dataset(self.dataset)
+        _int(self.steps, "steps", 0)
+        _int(self.seed, "seed", 0)
+        _int(self.k_disc, "k_disc", 1)
+        _int(self.pack, "pack", 1)
+        _int(self.checkpoint_every, "checkpoint_every", 1)
+        _int(self.eval_every, "eval_every", 0)
+        _int(self.log_every, "log_every", 1)
+        for name in ("batch_size", "latent_dim", "width", "eval_samples"):
+            if getattr(self, name) is not None:
+                _int(getattr(self, name), name, 1)
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
+            raise GanEvalError(f"lr must be a positive number, got {self.lr!r}")
+        if self.loss is not None:
+            L.check_loss(self.loss)
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise GanEvalError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if self.update is not None and self.update not in UPDATES:
+            raise GanEvalError(f"unknown update rule {self.update!r}; known: {', '.join(UPDATES)}")
+        if self.latent is not None and self.latent not in LATENTS:
+            raise GanEvalError(f"unknown latent distribution {self.latent!r}; known: {', '.join(LATENTS)}")
+        objective = get_model(self.model).OBJECTIVE
+        if self.pack > 1 and objective != "gan":
+            raise GanEvalError(f"{self.model} has a class head, which packing (pack={self.pack}) does not define; use pack=1")
+        if objective == "sgan" and self.loss == "least-squares":
+            raise GanEvalError("sgan supports the losses minimax and non-saturating, not least-squares")
+        if self.n_labels is not None:
+            if objective != "sgan":
+                raise GanEvalError(f"n_labels applies to sgan only, not {self.model}")
+            _int(self.n_labels, "n_labels", 1)
+        if self.image_size is not None:
+            if DATASETS[self.dataset].kind != "image":
+                raise GanEvalError(f"image_size applies to image datasets, not {self.dataset}")
+            _int(self.image_size, "image_size", 8)
+        if not isinstance(self.dataset_params, dict):
+            raise GanEvalError("dataset_params must be a dict")
+        self.spec()  # checks dataset_params
+        if self.k_disc > 1 and self.resolved()["update"] == "simultaneous":
+            raise GanEvalError(f"k_disc={self.k_disc} needs alternating updates; simultaneous updates take one D and one G "
+                               "step per minibatch (pass update='alternating' / --update alternating)")
+        return self
+
+    def spec(self):
+        return dataset_spec(self.dataset, self.image_size, **self.dataset_params)
+
+    def resolved(self):
+        """The effective hyperparameters: the model's defaults with this config's choices applied."""
+        spec = self.spec()
+        d = get_model(self.model).defaults(spec)
+        d.setdefault("update", "alternating")
+        if self.optimizer is not None and self.optimizer != d["optimizer"]:
+            for key in ("lr", "betas", "momentum", "n_train"):
+                d.pop(key, None)
+            d.update(OPTIMIZER_FALLBACKS[self.optimizer], optimizer=self.optimizer, schedule=False)
+        for name in RESOLVED_FIELDS:
+            if getattr(self, name) is not None:
+                d[name] = getattr(self, name)
+        d["k_disc"], d["pack"], d["minibatch_disc"] = self.k_disc, self.pack, self.minibatch_disc
+        d["spec"] = {**spec, "shape": list(spec["shape"])}
+        if "betas" in d:
+            d["betas"] = list(d["betas"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise GanEvalError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def resolve_device(device):
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise GanEvalError(f"bad device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanEvalError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def has_checkpoint(run_dir):
+    """Whether `run_dir` holds a training checkpoint (what ``resume=True`` needs)."""
+    return (Path(run_dir) / ckpt.CHECKPOINT).is_file()
+
+
+def config_differences(saved, new, saved_resolved=None, new_resolved=None):
+    """Names and values of the non-runtime fields that differ between two config dicts.
+
+    With the resolved hyperparameters of both, a default left as None and the same value given
+    explicitly count as equal.
+    """
+    out = []
+    for f in fields(TrainConfig):
+        if f.name in RUNTIME_FIELDS:
+            continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        a, b = saved.get(f.name, None if default is MISSING else default), new.get(f.name)
+        if f.name in RESOLVED_FIELDS and saved_resolved and new_resolved and f.name in saved_resolved:
+            a, b = saved_resolved[f.name], new_resolved.get(f.name)
+        if _canon(a) != _canon(b):
+            out.append(f"{f.name}: {a!r} in the run, {b!r} now")
+    return out
+
+
+def _canon(v):
+    return json.loads(json.dumps(v, sort_keys=True))
+
+
+class _Run:
+    """Everything one training run holds: data, nets, optimisers, generators, counters."""
+
+    def __init__(self, cfg, device):
+        self.cfg, self.device, self.dir = cfg, device, Path(cfg.out)
+        self.module = get_model(cfg.model)
+        self.spec = cfg.spec()
+        self.hp = cfg.resolved()
+        self.loss = self.hp["loss"]
+        self.noise_gen = torch.Generator().manual_seed(cfg.seed)
+        self.data_gen = torch.Generator().manual_seed(cfg.seed + 10_007)
+        self.G, self.D = build_models(
+            cfg.model, self.spec, self.hp["latent_dim"], self.hp["latent"], self.hp["width"], cfg.pack, cfg.minibatch_disc
+        )
+        self.validation = self.test = self.mixture = None
+        self._load_data()
+        self.G.to(device)
+        self.D.to(device)
+        self.opt_g, self.opt_d = self._optimizer(self.G), self._optimizer(self.D)
+        self.step, self.elapsed = 0, 0.0
+
+    def _load_data(self):
+        cfg = self.cfg
+        if self.spec["kind"] == "points":
+            self.mixture = get_dataset(cfg.dataset, **cfg.dataset_params)
+            self.batches = MixtureBatches(self.mixture, self.data_gen, self.device)
+            x, y = self.mixture.sample_with_labels(10_000, torch.Generator().manual_seed(cfg.seed + 3))
+            self.test = (x.to(self.device), y.to(self.device))
+            train_x = train_y = None
+        else:
+            params = dict(cfg.dataset_params)
+            if cfg.image_size is not None:
+                params["size"] = cfg.image_size
+            ds = get_dataset(cfg.dataset, cfg.data_dir, "train", **params)
+            images, labels = ds.images, ds.labels
+            if cfg.dataset == "mnist":
+                self.validation = torch.from_numpy(np.array(images[MNIST_TRAIN:])).permute(0, 3, 1, 2).contiguous()
+                images, labels = images[:MNIST_TRAIN], labels[:MNIST_TRAIN]
+            train_x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).contiguous()
+            train_y = torch.from_numpy(np.array(labels))
+            self.batches = TensorBatches(train_x, train_y, self.data_gen, self.G.output_range, self.device)
+            self.train_images = images
+            if hasattr(self.module, "init_from_data"):
+                self.module.init_from_data(self.G, train_x.double().mean(0) / 255.0)
+            if self.module.OBJECTIVE in ("sgan", "acgan"):
+                test = get_dataset(cfg.dataset, cfg.data_dir, "test", **params)
+                tx = torch.from_numpy(np.array(test.images)).permute(0, 3, 1, 2)
+                lo, hi = self.G.output_range
+                self.test = ((tx.float() * ((hi - lo) / 255.0) + lo).to(self.device), torch.from_numpy(np.array(test.labels)).to(self.device))
+        if self.module.OBJECTIVE == "sgan":
+            self.labelled = self._labelled_batches(train_x, train_y)
+
+    def _labelled_batches(self, train_x, train_y):
+        """A class-balanced labelled subset of n_labels examples, chosen with the run's seed."""
+        k, n = self.spec["n_classes"], self.hp["n_labels"]
+        if n < k:
+            raise GanEvalError(f"n_labels={n} is fewer than the {k} classes of {self.cfg.dataset}")
+        rng = np.random.default_rng(self.cfg.seed)
+        if train_x is None:  # 2-D mixture: a fixed labelled draw
+            g = torch.Generator().manual_seed(self.cfg.seed + 4)
+            x, y = self.mixture.sample_with_labels(n, g)
+        else:
+            labels = train_y.numpy()
+            per_class = [n // k + (1 if c < n % k else 0) for c in range(k)]
+            chosen = []
+            for c in range(k):
+                pool = np.flatnonzero(labels == c)
+                if len(pool) < per_class[c]:
+                    raise GanEvalError(f"n_labels={n}: class {c} has only {len(pool)} training examples")
+                chosen.append(rng.choice(pool, per_class[c], replace=False))
+            idx = torch.from_numpy(np.sort(np.concatenate(chosen)))
+            x, y = train_x[idx], train_y[idx]
+        return TensorBatches(x, y, self.data_gen, self.G.output_range, self.device)
+
+    def real_uint8(self, n):
+        """The first n training images (uint8 NHWC), for FID/KID."""
+        return self.train_images[:n]
+
+    def _optimizer(self, net):
+        hp = self.hp
+        if hp["optimizer"] == "sgd":
+            return torch.optim.SGD(net.parameters(), lr=hp["lr"], momentum=hp["momentum"])
+        return torch.optim.Adam(net.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]))
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def _latent(self, n):
+        z = sample_latent(n, self.G.latent_dim, self.G.latent, self.noise_gen).to(self.device)
+        y = torch.randint(self.G.n_classes, (n,), generator=self.noise_gen).to(self.device) if self.G.n_classes else None
+        return z, y
+
+    def _d_loss(self, x, y, out_fake, y_fake):
+        objective, D = self.module.OBJECTIVE, self.D
+        if objective == "gan":
+            return L.discriminator_loss(D(x), out_fake, self.loss)
+        if objective == "acgan":
+            return L.acgan_discriminator_loss(D(x), y, out_fake, y_fake, self.loss)
+        xl, yl = self.labelled.next(self.hp["batch_size"])
+        return L.sgan_discriminator_loss(D(xl), yl, D(x), out_fake)
+
+    def _g_loss(self, out_fake, y_fake):
+        objective = self.module.OBJECTIVE
+        if objective == "gan":
+            return L.generator_loss(out_fake, self.loss)
+        if objective == "acgan":
+            return L.acgan_generator_loss(out_fake, y_fake, self.loss)
+        return L.sgan_generator_loss(out_fake, self.loss)
+
+    def _set_schedule(self):
+        hp = self.hp
+        if hasattr(self.module, "schedule") and hp["optimizer"] == "sgd" and hp.get("schedule", True):
+            lr, momentum = self.module.schedule(self.step, hp["lr"], hp["batch_size"], hp.get("n_train", MNIST_TRAIN))
+            for opt in (self.opt_g, self.opt_d):
+                for group in opt.param_groups:
+                    group["lr"], group["momentum"] = lr, momentum
+
+    def train_step(self):
+        """One generator update after k_disc discriminator updates (or one simultaneous update)."""
+        self._set_schedule()
+        n = self.hp["batch_size"] * self.cfg.pack
+        if self.hp["update"] == "simultaneous":
+            d_loss, g_loss = self._simultaneous_step(n)
+        else:
+            d_loss, g_loss = self._alternating_step(n)
+        self.step += 1
+        d, g = float(d_loss.detach()), float(g_loss.detach())
+        if not (np.isfinite(d) and np.isfinite(g)):
+            raise GanEvalError(f"training diverged at step {self.step}: d_loss={d}, g_loss={g} (try a smaller lr)")
+        return d, g
+
+    def _alternating_step(self, n):
+        """Algorithm 1 of Goodfellow et al. 2014: k D steps on fresh minibatches, then one G step."""
+        G, D = self.G, self.D
+        for _ in range(self.cfg.k_disc):
+            x, y = self.batches.next(n)
+            z, y_fake = self._latent(n)
+            with torch.no_grad():
+                fake = G(z, y_fake)
+            d_loss = self._d_loss(x, y, D(fake), y_fake)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+        D.requires_grad_(False)
+        try:
+            z, y_fake = self._latent(n)
+            g_loss = self._g_loss(D(G(z, y_fake)), y_fake)
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+        finally:
+            D.requires_grad_(True)
+        self.opt_g.step()
+        return d_loss, g_loss
+
+    def _simultaneous_step(self, n):
+        """The 2014 code's update: D's and G's gradients from one minibatch and one pass of D over
+        the generated samples (same dropout masks), then both optimisers step."""
+        G, D = self.G, self.D
+        x, y = self.batches.next(n)
+        z, y_fake = self._latent(n)
+        out_fake = D(G(z, y_fake))
+        d_loss = self._d_loss(x, y, out_fake, y_fake)
+        g_loss = self._g_loss(out_fake, y_fake)
+        d_params, g_params = list(D.parameters()), list(G.parameters())
+        d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
+        g_grads = torch.autograd.grad(g_loss, g_params)
+        for p, grad in zip(d_params + g_params, d_grads + g_grads):
+            p.grad = grad
+        self.opt_d.step()
+        self.opt_g.step()
+        return d_loss, g_loss
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def state_dict(self):
+        return {
+            "format": ckpt.FORMAT,
+            "step": self.step,
+            "elapsed_s": self.elapsed,
+            "config": asdict(self.cfg),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {
+                **ckpt.global_rng_state(self.device),
+                "noise": self.noise_gen.get_state(),
+                "data": self.data_gen.get_state(),
+            },
+            "batches": self.batches.state_dict(),
+            "labelled": self.labelled.state_dict() if hasattr(self, "labelled") else None,
+        }
+
+    def load_state_dict(self, state):
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        ckpt.set_global_rng_state(state["rng"], self.device)
+        self.noise_gen.set_state(state["rng"]["noise"])
+        self.data_gen.set_state(state["rng"]["data"])
+        self.batches.load_state_dict(state["batches"])
+        if state.get("labelled") is not None:
+            self.labelled.load_state_dict(state["labelled"])
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
+
+    def save(self):
+        ckpt.save_checkpoint(self.dir / ckpt.CHECKPOINT, self.state_dict())
+
+
+def _prepare_dir(cfg, resume, overwrite):
+    run_dir = Path(cfg.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GanEvalError(f"{run_dir} exists and is not a folder")
+    checkpoint = run_dir / ckpt.CHECKPOINT
+    if resume:
+        if not checkpoint.is_file():
+            raise GanEvalError(f"{run_dir}: no checkpoint to resume from (train without resume to start a run)")
+        saved = ckpt.read_json(run_dir / ckpt.CONFIG)
+        diffs = config_differences(saved.get("config", {}), asdict(cfg), saved.get("resolved"), cfg.resolved())
+        if diffs:
+            raise GanEvalError(f"{run_dir}: cannot resume, the configuration differs from the run's: {'; '.join(diffs)}")
+        return
+    if checkpoint.is_file():
+        if not overwrite:
+            raise GanEvalError(
+                f"{run_dir} already holds a checkpoint; pass resume=True (--resume) to continue it "
+                "or overwrite=True (--overwrite) to start again"
+            )
+        for p in [checkpoint, run_dir / ckpt.CONFIG, run_dir / LOG, *run_dir.glob("samples_*.png")]:
+            p.unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _truncate_log(path, step):
+    """Keep only the log lines up to `step` (lines written after the checkpoint are replayed)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    ckpt.atomic_write_bytes(path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
+
+
+def _last_metrics(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return next((r["metrics"] for r in reversed(rows) if "metrics" in r), {})
+
+
+class _Log:
+    def __init__(self, path):
+        self.f = open(path, "a")
+
+    def write(self, row):
+        self.f.write(json.dumps(row, sort_keys=True) + "\n")
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+
+def train(config, resume=False, overwrite=False):
+    """Train `config.model` on `config.dataset` for `config.steps` generator steps; return a summary.
+
+    The summary holds run_dir, steps, resumed_from, final losses (means over the last
+    ``log_every`` steps), the last evaluation's metrics, the wall time of this call and the
+    total over all resumes, and the resolved hyperparameters.
+    """
+    cfg = config.validate()
+    device = resolve_device(cfg.device)
+    _prepare_dir(cfg, resume, overwrite)
+    started = time.perf_counter()
+    with ckpt.rng_scope(cfg.seed, device):
+        run = _Run(cfg, device)
+        resumed_from = None
+        if resume:
+            run.load_state_dict(ckpt.load_checkpoint(run.dir / ckpt.CHECKPOINT, map_location=device))
+            resumed_from = run.step
+            _truncate_log(run.dir / LOG, run.step)
+        ckpt.write_json(run.dir / ckpt.CONFIG, {"config": asdict(cfg), "resolved": run.hp})
+        summary = _loop(run, started)
+    summary["resumed_from"] = resumed_from
+    return summary
+
+
+def _loop(run, started):
+    from tqdm import tqdm
+
+    from . import monitor
+
+    cfg = run.cfg
+    log = _Log(run.dir / LOG)
+    sums, count, last = [0.0, 0.0], 0, {}
+    metrics = {}
+    bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), disable=cfg.quiet, file=sys.stderr,
+               desc=f"{cfg.model}/{cfg.dataset}", dynamic_ncols=True, leave=False)
+    t0 = time.perf_counter()
+    base_elapsed = run.elapsed
+    if run.step >= cfg.steps:  # resuming a finished run: report its last evaluation
+        metrics = _last_metrics(run.dir / LOG)
+    try:
+        while run.step < cfg.steps:
+            d, g = run.train_step()
+            sums[0] += d
+            sums[1] += g
+            count += 1
+            run.elapsed = base_elapsed + time.perf_counter() - t0
+            bar.update(1)
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                last = {"d_loss": sums[0] / count, "g_loss": sums[1] / count}
+                log.write({"step": run.step, **last, "elapsed_s": round(run.elapsed, 3)})
+                bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}")
+                sums, count = [0.0, 0.0], 0
+            final = run.step == cfg.steps
+            if final or (cfg.eval_every and run.step % cfg.eval_every == 0):
+                metrics = monitor.evaluate(run, run.step, final)
+                log.write({"step": run.step, "metrics": metrics})
+            if final or run.step % cfg.checkpoint_every == 0:
+                run.save()
+    except KeyboardInterrupt:
+        run.save()  # the step counter only moves between whole steps, so this state is consistent
+        raise
+    finally:
+        bar.close()
+        log.close()
+    return {
+        "run_dir": str(run.dir),
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "steps": run.step,
+        "final": last,
+        "metrics": metrics,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "train_time_total_s": round(run.elapsed, 3),
+        "checkpoint": str(run.dir / ckpt.CHECKPOINT),
+        "device": str(run.device),
+        "hyperparameters": run.hp,
+    }
+

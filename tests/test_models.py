@@ -1,0 +1,202 @@
+"""Model families: shapes and ranges, minibatch discrimination and packing against direct
+reference code, losses against their textbook formulas, latent truncation, schedules."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan_eval.errors import GanEvalError
+from gan_eval_models.datasets import dataset_spec
+from gan_eval_models.models import MODELS, build_models, get_model
+from gan_eval_models.models import losses as L
+from gan_eval_models.models.dcgan import layout
+from gan_eval_models.models.gan2014 import schedule
+from gan_eval_models.models.latent import sample_latent
+from gan_eval_models.models.layers import MinibatchDiscrimination, pack
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These nets are tiny: one thread avoids OpenMP spin-waits on a busy machine (5-10x faster)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+SPECS = {
+    "mnist": dataset_spec("mnist"),
+    "cifar10": dataset_spec("cifar10"),
+    "ring": dataset_spec("ring"),
+}
+
+
+def _labels(G, n):
+    return torch.arange(n) % G.n_classes if G.n_classes else None
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("data", list(SPECS))
+def test_shapes_ranges_and_finite_losses(model, data):
+    torch.manual_seed(0)
+    spec = SPECS[data]
+    mbd = data in ("mnist", "ring")
+    G, D = build_models(model, spec, width=8 if model != "gan2014" else 32, minibatch_disc=mbd)
+    n = 6
+    z = sample_latent(n, G.latent_dim, G.latent, torch.Generator().manual_seed(0))
+    x = G(z, _labels(G, n))
+    assert x.shape == (n, *spec["shape"])
+    if spec["kind"] == "image":
+        lo, hi = G.output_range
+        assert x.min() >= lo and x.max() <= hi and (lo, hi) == ((0.0, 1.0) if model == "gan2014" else (-1.0, 1.0))
+    else:
+        assert G.output_range is None
+    out = D(x)
+    k = spec["n_classes"]
+    assert out.shape == (n, {"acgan": 1 + k, "sgan": k + 1}.get(model, 1))
+    objective = get_model(model).OBJECTIVE
+    y = torch.arange(n) % k
+    if objective == "gan":
+        losses = [L.discriminator_loss(out, out, "minimax")] + [L.generator_loss(out, name) for name in L.LOSSES]
+    elif objective == "acgan":
+        losses = [L.acgan_discriminator_loss(out, y, out, y, "non-saturating"), L.acgan_generator_loss(out, y, "minimax")]
+    else:
+        losses = [L.sgan_discriminator_loss(out, y, out, out), L.sgan_generator_loss(out, "non-saturating")]
+    for value in losses:
+        assert value.ndim == 0 and torch.isfinite(value)
+    sum(losses).backward()
+    assert all(p.grad is not None for p in G.parameters())
+
+
+@pytest.mark.parametrize("data", ["mnist", "ring"])
+def test_packing_widens_the_input_and_groups_consecutive_samples(data):
+    spec = SPECS[data]
+    G, D = build_models("dcgan", spec, width=8, pack=3)
+    x = G(torch.randn(12, G.latent_dim))
+    assert D(x).shape == (4, 1)
+    first = D.body[0].linear if data == "ring" else D.body[0]
+    assert first.in_features == 6 if data == "ring" else first.in_channels == 3
+    with pytest.raises(GanEvalError, match="does not divide"):
+        D(x[:10])
+
+
+def test_pack_reference():
+    """pack(x, m)[j] is samples j·m … j·m+m−1 concatenated along axis 1 (PacGAN's layout)."""
+    x = torch.arange(6 * 2 * 3 * 3, dtype=torch.float32).view(6, 2, 3, 3)
+    p = pack(x, 3)
+    assert p.shape == (2, 6, 3, 3)
+    assert torch.equal(p[1], torch.cat([x[3], x[4], x[5]], dim=0))
+    v = torch.arange(8.0).view(4, 2)
+    assert torch.equal(pack(v, 2), torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7]]))
+
+
+def test_minibatch_discrimination_against_loops():
+    """o(x_i)_b = Σ_{j≠i} exp(−Σ_c |M_{i,b,c} − M_{j,b,c}|), computed here with plain loops (Salimans et al. 2016)."""
+    torch.manual_seed(1)
+    layer = MinibatchDiscrimination(4, n_kernels=3, kernel_dim=2).double()
+    f = torch.randn(5, 4, dtype=torch.float64)
+    out = layer(f)
+    M = (f @ layer.T).detach().numpy().reshape(5, 3, 2)
+    expected = np.zeros((5, 3))
+    for i in range(5):
+        for b in range(3):
+            expected[i, b] = sum(math.exp(-np.abs(M[i, b] - M[j, b]).sum()) for j in range(5) if j != i)
+    assert out.shape == (5, 7)
+    np.testing.assert_allclose(out[:, :4].detach().numpy(), f.numpy())
+    np.testing.assert_allclose(out[:, 4:].detach().numpy(), expected, rtol=1e-12)
+
+
+def test_losses_match_textbook_formulas_and_stay_finite():
+    """Against σ-based formulas (Goodfellow 2014 eq. 1 and §3; Mao 2017 eq. 2) on moderate logits."""
+    r = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    f = torch.tensor([-0.5, 0.7, -2.5], dtype=torch.float64)
+    s = torch.sigmoid
+    d = 0.5 * (-torch.log(s(r)).mean() - torch.log(1 - s(f)).mean())
+    assert torch.allclose(L.discriminator_loss(r, f, "non-saturating"), d)
+    assert torch.allclose(L.discriminator_loss(r, f, "minimax"), d)
+    assert torch.allclose(L.generator_loss(f, "minimax"), torch.log(1 - s(f)).mean())
+    assert torch.allclose(L.generator_loss(f, "non-saturating"), -torch.log(s(f)).mean())
+    assert torch.allclose(L.discriminator_loss(r, f, "least-squares"), 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean())
+    assert torch.allclose(L.generator_loss(f, "least-squares"), 0.5 * ((f - 1) ** 2).mean())
+    big = torch.tensor([200.0, -200.0])  # σ saturates to 0/1 in float32: log formulas would give inf
+    for name in L.LOSSES:
+        assert torch.isfinite(L.discriminator_loss(big, -big, name)) and torch.isfinite(L.generator_loss(big, name))
+    assert L.generator_loss(torch.tensor([-200.0]), "non-saturating") == pytest.approx(200.0)
+    with pytest.raises(GanEvalError, match="known losses: minimax, non-saturating, least-squares"):
+        L.generator_loss(f, "hinge")
+
+
+def test_sgan_and_acgan_losses_against_softmax():
+    logits = torch.tensor([[1.0, -0.5, 0.2, 0.3], [0.1, 2.0, -1.0, -0.7]], dtype=torch.float64)  # K=3 + fake
+    p = torch.softmax(logits, 1)
+    y = torch.tensor([2, 1])
+    d = -torch.log(p[[0, 1], y]).mean() + 0.5 * (-torch.log(1 - p[:, 3]).mean() - torch.log(p[:, 3]).mean())
+    assert torch.allclose(L.sgan_discriminator_loss(logits, y, logits, logits), d)
+    assert torch.allclose(L.sgan_generator_loss(logits, "non-saturating"), -torch.log(1 - p[:, 3]).mean())
+    assert torch.allclose(L.sgan_generator_loss(logits, "minimax"), torch.log(p[:, 3]).mean())
+    with pytest.raises(GanEvalError, match="not 'least-squares'"):
+        L.sgan_generator_loss(logits, "least-squares")
+    out = logits  # AC-GAN: column 0 source, 1..3 classes
+    q = torch.softmax(out[:, 1:], 1)
+    ce = -torch.log(q[[0, 1], y]).mean()
+    expected = L.discriminator_loss(out[:, 0], out[:, 0], "minimax") + ce
+    assert torch.allclose(L.acgan_discriminator_loss(out, y, out, y, "minimax"), expected)
+
+
+def test_truncation():
+    """Truncated N(0,1) at ψ=1 has variance 1 − 2ψφ(ψ)/(2Φ(ψ)−1) = 0.29113 (closed form)."""
+    g = torch.Generator().manual_seed(0)
+    z = sample_latent(20000, 10, "gaussian", g, truncation=1.0)
+    assert z.abs().max() <= 1.0
+    psi = 1.0
+    phi = math.exp(-psi**2 / 2) / math.sqrt(2 * math.pi)
+    var = 1 - 2 * psi * phi / math.erf(psi / math.sqrt(2))
+    assert abs(z.var().item() / var - 1) < 0.02
+    u = sample_latent(20000, 4, "uniform", g)
+    assert u.abs().max() <= math.sqrt(3) and abs(u.var().item() - 1) < 0.03
+    ut = sample_latent(20000, 4, "uniform", g, truncation=0.5)
+    assert ut.abs().max() <= 0.5 and abs(ut.var().item() / (0.25 / 3) - 1) < 0.03
+    a = sample_latent(7, 3, "gaussian", torch.Generator().manual_seed(5), truncation=0.3)
+    b = sample_latent(7, 3, "gaussian", torch.Generator().manual_seed(5), truncation=0.3)
+    assert torch.equal(a, b)
+    for bad in (0, -1.0, float("nan"), "x"):
+        with pytest.raises(GanEvalError, match="truncation must be a positive number"):
+            sample_latent(2, 2, "gaussian", g, truncation=bad)
+    with pytest.raises(GanEvalError, match="unknown latent distribution"):
+        sample_latent(2, 2, "cauchy", g)
+
+
+def test_gan2014_schedule_follows_the_yaml():
+    """lr 0.1 / 1.000004^t (floor 1e-6); momentum 0.5 → 0.7 linearly over epochs 1..250."""
+    assert schedule(0, 0.1, 100, 50000) == (0.1, 0.5)
+    lr, m = schedule(1_000_000, 0.1, 100, 50000)
+    assert lr == pytest.approx(0.1 * math.exp(-1_000_000 * math.log(1.000004))) and m == 0.7
+    assert schedule(500 * 125, 0.1, 100, 50000)[1] == pytest.approx(0.5 + 0.2 * 124 / 249)
+    assert schedule(10**9, 0.1, 100, 50000)[0] == 1e-6
+
+
+def test_gan2014_paper_architecture():
+    G, D = build_models("gan2014", SPECS["mnist"])
+    assert G.latent == "uniform" and G.latent_dim == 100
+    assert [m.out_features for m in G.net if isinstance(m, torch.nn.Linear)] == [1200, 1200, 784]
+    maxouts = [m for m in D.body if m.__class__.__name__ == "Maxout"]
+    assert [(m.out_features, m.pieces) for m in maxouts] == [(240, 5), (240, 5)]
+    assert [m.p for m in D.body if isinstance(m, torch.nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert get_model("gan2014").defaults(SPECS["mnist"])["loss"] == "non-saturating"
+    assert get_model("lsgan").defaults(SPECS["mnist"])["loss"] == "least-squares"
+
+
+def test_dcgan_64px_stacked_mnist():
+    G, D = build_models("dcgan", dataset_spec("stacked-mnist", image_size=64), width=4)
+    x = G(torch.randn(3, 100))
+    assert x.shape == (3, 3, 64, 64) and D(x).shape == (3, 1)
+    assert [m.out_channels for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)] == [16, 8, 4, 3]
+
+
+def test_names_and_sizes():
+    with pytest.raises(GanEvalError, match="known models: gan2014, dcgan, lsgan, acgan, sgan"):
+        build_models("wgan", SPECS["mnist"])
+    assert layout(28) == (7, 2) and layout(32) == (4, 3) and layout(64) == (4, 4)
+    with pytest.raises(GanEvalError, match="image side of 28 or 4"):
+        layout(48)

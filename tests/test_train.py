@@ -1,0 +1,196 @@
+"""The trainer: short runs on the ring and on MNIST, exact resume, refusals."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan_eval.errors import GanEvalError
+from gan_eval_models.sample import load_generator, sample
+from gan_eval_models.train import TrainConfig, has_checkpoint, train
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These nets are tiny: one thread avoids OpenMP spin-waits on a busy machine (5-10x faster)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+@pytest.fixture
+def mnist_cfg(mnist_dir):
+    return lambda out, **kw: _mnist_cfg(out, mnist_dir, **kw)
+
+
+@pytest.fixture
+def ring_cfg():
+    return _ring_cfg
+
+
+def _mnist_cfg(out, mnist_dir, **kw):
+    base = dict(model="gan2014", dataset="mnist", steps=6, out=str(out), data_dir=str(mnist_dir), width=32,
+                batch_size=16, checkpoint_every=3, log_every=1, eval_samples=50, quiet=True)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _ring_cfg(out, **kw):
+    base = dict(model="dcgan", dataset="ring", steps=6, out=str(out), width=16, batch_size=8, pack=2,
+                minibatch_disc=True, checkpoint_every=3, log_every=1, eval_samples=200, quiet=True)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def test_ring_run_writes_its_files(tmp_path):
+    summary = train(TrainConfig("gan2014", "ring", steps=4, out=str(tmp_path / "r"), width=16, log_every=2,
+                                eval_every=2, eval_samples=100, quiet=True))
+    run = tmp_path / "r"
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "log.jsonl", "samples_2.png", "samples_4.png"]
+    assert summary["steps"] == 4 and summary["resumed_from"] is None
+    assert np.isfinite(summary["final"]["d_loss"]) and np.isfinite(summary["final"]["g_loss"])
+    assert summary["hyperparameters"]["lr"] == 1e-4 and summary["hyperparameters"]["loss"] == "non-saturating"
+    m = summary["metrics"]
+    assert m["n_modes"] == 8 and 0 <= m["modes_captured"] <= 8 and 0 <= m["high_quality_fraction"] <= 1
+    rows = _log(run)
+    assert [r["step"] for r in rows if "d_loss" in r] == [2, 4] and [r["step"] for r in rows if "metrics" in r] == [2, 4]
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["config"]["model"] == "gan2014" and cfg["resolved"]["latent_dim"] == 2
+    pts = sample(run, 10, seed=1)
+    assert pts.shape == (10, 2) and pts.dtype == np.float64
+    # eval mode and latents drawn up front: the batch size changes nothing beyond float rounding
+    np.testing.assert_allclose(pts, sample(run, 10, seed=1, batch_size=3), rtol=1e-5, atol=1e-7)
+    assert np.array_equal(pts, sample(run, 10, seed=1))
+    assert not np.array_equal(pts, sample(run, 10, seed=2))
+
+
+def test_mnist_run_and_samples(tmp_path, mnist_cfg):
+    summary = train(mnist_cfg(tmp_path / "m", steps=2))
+    assert np.isfinite(summary["metrics"]["parzen_ll_val"]) and summary["metrics"]["parzen_sigma"] > 0
+    images = sample(tmp_path / "m", 5, truncation=0.5)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.uint8
+    G, cfg = load_generator(tmp_path / "m")
+    assert cfg.model == "gan2014" and not G.training and G.latent == "uniform"
+
+
+def _state(run_dir):
+    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
+
+
+def _assert_identical(a, b):
+    for part in ("generator", "discriminator"):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    for part in ("opt_g", "opt_d"):
+        for pid, st in a[part]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[part]["state"][pid][k])), f"{part} {k}"
+    assert torch.equal(a["rng"]["noise"], b["rng"]["noise"]) and torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+@pytest.mark.parametrize("which", ["mnist_cfg", "ring_cfg"], ids=["mnist-gan2014-dropout-sgd", "ring-dcgan-pack-mbd"])
+def test_resume_is_bit_identical(tmp_path, request, which):
+    """3 steps + resume to 6 ends with exactly the parameters, optimiser states and losses of 6 straight steps."""
+    make = request.getfixturevalue(which)
+    full = tmp_path / "full"
+    train(make(full))
+    part = tmp_path / "part"
+    train(make(part, steps=3))
+    summary = train(make(part), resume=True)
+    assert summary["resumed_from"] == 3 and summary["steps"] == 6
+    _assert_identical(_state(full), _state(part))
+    losses = lambda d: [(r["step"], r["d_loss"], r["g_loss"]) for r in _log(d) if "d_loss" in r]  # noqa: E731
+    assert losses(full) == losses(part) and len(losses(full)) == 6
+
+
+def test_resume_after_an_interruption_between_checkpoints(tmp_path, ring_cfg):
+    """Steps after the last checkpoint are replayed: the log keeps no line from the lost steps."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(ring_cfg(full, steps=5))
+    train(ring_cfg(part, steps=4, checkpoint_every=100))  # checkpoint only at step 4
+    state = _state(part)
+    train(ring_cfg(part, steps=5, checkpoint_every=100), resume=True)
+    _assert_identical(_state(full), _state(part))
+    assert [r["step"] for r in _log(part) if "d_loss" in r] == [1, 2, 3, 4, 5]
+    assert state["step"] == 4
+
+
+def test_refuses_to_overwrite_and_mismatched_resume(tmp_path, ring_cfg):
+    run = tmp_path / "run"
+    train(ring_cfg(run, steps=2))
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(GanEvalError, match="already holds a checkpoint; pass resume=True"):
+        train(ring_cfg(run, steps=2))
+    assert (run / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(GanEvalError, match=r"configuration differs.*lr: 0.0001 in the run, 0.001 now"):
+        train(ring_cfg(run, steps=4, lr=1e-3), resume=True)
+    summary = train(ring_cfg(run, steps=3, lr=1e-4, eval_samples=10, log_every=5), resume=True)  # = the default
+    assert summary["resumed_from"] == 2 and summary["steps"] == 3
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(GanEvalError, match=r"model: 'dcgan' in the run, 'lsgan' now.*pack: 2 in the run, 1 now"):
+        train(ring_cfg(run, steps=4, model="lsgan", pack=1), resume=True)
+    assert (run / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(GanEvalError, match="no checkpoint to resume"):
+        train(ring_cfg(tmp_path / "empty"), resume=True)
+    summary = train(ring_cfg(run, steps=1, seed=5), overwrite=True)
+    assert summary["steps"] == 1 and has_checkpoint(run)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.json", "log.jsonl", "samples_1.png"]
+
+
+def test_sgan_and_acgan_report_test_accuracy(tmp_path, mnist_dir):
+    s = train(TrainConfig("sgan", "mnist", steps=2, out=str(tmp_path / "s"), data_dir=str(mnist_dir), width=4,
+                          batch_size=8, n_labels=20, eval_samples=20, quiet=True))
+    assert 0.0 <= s["metrics"]["test_accuracy"] <= 1.0
+    a = train(TrainConfig("acgan", "ring", steps=2, out=str(tmp_path / "a"), width=8, batch_size=8,
+                          eval_samples=50, quiet=True))
+    assert 0.0 <= a["metrics"]["test_accuracy"] <= 1.0
+    pts = sample(tmp_path / "a", 4, labels=[0, 1, 2, 3])
+    assert pts.shape == (4, 2)
+    with pytest.raises(GanEvalError, match="labels must be 4 integers in 0..7"):
+        sample(tmp_path / "a", 4, labels=[0, 1, 2, 9])
+
+
+def test_resolved_hyperparameters():
+    """Paper defaults, and the fallbacks when another optimiser is chosen."""
+    hp = TrainConfig("gan2014", "mnist", 1, "unused").validate().resolved()
+    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["batch_size"], hp["update"]) == ("sgd", 0.1, 0.5, 100, "simultaneous")
+    hp = TrainConfig("gan2014", "mnist", 1, "unused", optimizer="adam").validate().resolved()
+    assert (hp["optimizer"], hp["lr"], hp["betas"], hp["schedule"]) == ("adam", 2e-4, [0.5, 0.999], False)
+    hp = TrainConfig("dcgan", "cifar10", 1, "unused", lr=1e-3).validate().resolved()
+    assert (hp["optimizer"], hp["lr"], hp["betas"], hp["batch_size"], hp["update"]) == ("adam", 1e-3, [0.5, 0.999], 128, "alternating")
+    assert TrainConfig("lsgan", "ring", 1, "unused").validate().resolved()["loss"] == "least-squares"
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(model="acgan", pack=2), "packing"),
+        (dict(n_labels=10), "n_labels applies to sgan only"),
+        (dict(image_size=32), "image_size applies to image datasets"),
+        (dict(steps=-1), "steps must be an integer >= 0"),
+        (dict(k_disc=0), "k_disc must be an integer >= 1"),
+        (dict(lr=0.0), "lr must be a positive number"),
+        (dict(loss="wasserstein"), "unknown loss"),
+        (dict(latent="cauchy"), "unknown latent distribution"),
+        (dict(dataset="svhn"), "known datasets"),
+        (dict(model="sgan", loss="least-squares"), "not least-squares"),
+        (dict(dataset_params={"side": 3}), "takes no parameter"),
+        (dict(update="sometimes"), "unknown update rule 'sometimes'; known: alternating, simultaneous"),
+        (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'; known: sgd, adam"),
+        (dict(update="simultaneous", k_disc=2), "k_disc=2 needs alternating updates"),
+    ],
+)
+def test_bad_configurations(tmp_path, ring_cfg, kw, message):
+    with pytest.raises(GanEvalError, match=message):
+        train(ring_cfg(tmp_path / "x", **{"pack": 1, **kw}))
+    assert not (tmp_path / "x").exists()
