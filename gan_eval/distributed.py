@@ -29,6 +29,7 @@ import sys
 import numpy as np
 import torch
 
+from . import defaults
 from .errors import GanEvalError
 
 _STATE = {"silenced": False}
@@ -122,7 +123,7 @@ def shard_indices(n, batch_size=None):
     """
     if not active():
         return None
-    bs = int(batch_size) if batch_size else 1
+    bs = int(batch_size) if batch_size else defaults.DEFAULT_BATCH_SIZE  # None: the CPU automatic size
     mine = np.array_split(np.arange(-(-n // bs)), world_size())[rank()]
     if mine.size == 0:
         return np.arange(0)

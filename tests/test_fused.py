@@ -125,3 +125,22 @@ def test_fuse_leaves_the_model_alone_and_checks_its_input():
     with pytest.raises(ValueError, match="unknown outputs"):
         net(torch.zeros(1, 3, 75, 75), outputs=("pool4",))
     assert isinstance(model, FIDInceptionV3)
+
+
+def test_bf16_autocast_covers_the_network_only(torchscript_weights, fixtures_dir):
+    """precision="bf16" with num_workers=0: the images are resized in float32 (outside autocast),
+    only the network runs in bf16. Reference: the same network under autocast on images
+    preprocessed here in float32; a bf16 resize would differ by ~5e-2."""
+    from gan_eval.features.extract import _model_on, load_network
+    from gan_eval.inputs import load_images
+
+    images = load_images(fixtures_dir / "real")[:3]
+    loaded = _load(torchscript_weights)
+    ours = extract_features(images, weights=loaded, batch_size=3, num_workers=0, precision="bf16", progress=False)
+    net = _model_on(load_network(loaded), torch.device("cpu"))
+    x = torch.stack([preprocess.tensorflow(im) for im in images]).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = net(x)["pool3"].float()
+    assert rel_err(ours, ref) <= 1e-6
+    with pytest.raises(Exception, match="unknown precision 'fp8'"):
+        extract_features(images, weights=loaded, precision="fp8", progress=False)

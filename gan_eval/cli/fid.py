@@ -17,8 +17,9 @@ def extraction_options(f):
     f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
                      help="DataLoader processes that decode and resize images. Default: automatic.")(f)
     f = device_option(f)
-    f = click.option("--batch-size", type=click.IntRange(min=1), default=defaults.DEFAULT_BATCH_SIZE, show_default=True,
-                     help="Images per network batch.")(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help=f"Images per network batch. Default: {defaults.DEFAULT_BATCH_SIZE} on CPU; on CUDA, what fits "
+                          "in half the free GPU memory (at most 512).")(f)
     f = click.option("--resize", type=click.Choice(defaults.RESIZE_MODES), default=defaults.DEFAULT_RESIZE,
                      show_default=True,
                      help="Preprocessing: tensorflow = TF1 bilinear as the original FID code (matches published "

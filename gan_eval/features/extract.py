@@ -57,8 +57,17 @@ def _collate(items, channels_last=False):
     if errors:
         return None, None, errors
     first = items[0][1]
+    shape = (len(items),) + tuple(first.shape)
     fmt = torch.channels_last if channels_last and first.ndim == 3 else torch.contiguous_format
-    x = torch.empty((len(items),) + tuple(first.shape), dtype=first.dtype, memory_format=fmt)
+    x = torch.empty(shape, dtype=first.dtype, memory_format=fmt)
+    if torch.utils.data.get_worker_info() is not None:
+        # In a worker, write straight into shared memory (as default_collate does): sending a
+        # batch in ordinary memory to the main process would copy it once more.
+        try:
+            storage = first._typed_storage()._new_shared(x.numel(), device=first.device)
+            x = first.new(storage).as_strided(shape, x.stride())
+        except (AttributeError, RuntimeError):
+            pass
     for k, (_, t, _) in enumerate(items):
         x[k].copy_(t)
     return torch.tensor([i for i, _, _ in items]), x, None
@@ -155,6 +164,8 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: a statistics file has no images to extract features from")
     preprocess.get(resize)
+    if precision not in PRECISIONS:
+        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise GanEvalError(f"batch size must be a positive integer, got {batch_size!r}")
     loaded = load_network(weights, quiet=quiet)
@@ -173,16 +184,19 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     from tqdm import tqdm
 
     bar = tqdm(total=len(idx), desc=f"features {src.name}"[:60], unit="img", disable=not progress, leave=False)
-    with torch.inference_mode(), _precision(precision, dev):
-        for batch_idx, x, errors in loader:
-            if errors:
-                raise GanEvalError(errors[0] + (f" (and {len(errors) - 1} more bad images)" if len(errors) > 1 else ""))
+    for batch_idx, x, errors in loader:
+        if errors:
+            raise GanEvalError(errors[0] + (f" (and {len(errors) - 1} more bad images)" if len(errors) > 1 else ""))
+        # Only the network runs under the precision setting: with num_workers=0 the decoding and
+        # resizing happen in this loop, and bf16 autocast must not round the resized images.
+        with torch.inference_mode(), _precision(precision, dev):
             x = x.to(dev, non_blocking=True)
             if dev.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             out = model(x, outputs=names)
-            yield batch_idx, {k: v.float().cpu() for k, v in out.items()}
-            bar.update(len(batch_idx))
+            out = {k: v.float().cpu() for k, v in out.items()}
+        yield batch_idx, out
+        bar.update(len(batch_idx))
     bar.close()
 
 
