@@ -57,3 +57,14 @@ def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own cache dir and no weights from the environment."""
     monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GAN_EVAL_INCEPTION_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks run faster on one thread: no OpenMP spin-waits on a busy machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -4,20 +4,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from gan_eval.cli.main import main
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: one thread avoids OpenMP spin-waits on a busy machine (5-10x faster)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -17,13 +17,7 @@ from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: one thread avoids OpenMP spin-waits on a busy machine (5-10x faster)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -13,13 +13,7 @@ from gan_eval_models.train import TrainConfig, has_checkpoint, train
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: one thread avoids OpenMP spin-waits on a busy machine (5-10x faster)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

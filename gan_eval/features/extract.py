@@ -14,24 +14,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .. import defaults
+from ..devices import resolve_device  # noqa: F401  (re-exported)
 from ..errors import GanEvalError, WeightsError
 from ..inputs import StatisticsInput, open_input
 from . import preprocess
 from . import weights as weights_mod
 
 PRECISIONS = ("fp32", "tf32", "bf16")
-
-
-def resolve_device(device=None):
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise GanEvalError(f"invalid device {device!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanEvalError(f"device {device!r} asked for, but CUDA is not available")
-    return dev
 
 
 class _Preprocessed(Dataset):

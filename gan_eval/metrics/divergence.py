@@ -24,6 +24,7 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma
 
 from .. import defaults
+from ..devices import resolve_device
 from ..errors import GanEvalError
 from ._checks import as_float_matrix, positive_int, same_dims
 from ._knn import kth_neighbour_distance
@@ -128,17 +129,8 @@ def _jsd_hist(p, q):
     return min(max(total, 0.0), LN2)
 
 
-def _device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise GanEvalError(f"device: {e}") from None
-
-
 def _samples(p, q, device):
-    dev = _device(device)
+    dev = resolve_device(device)
     x = as_float_matrix(p, "p", dtype=torch.float64, device=dev)
     y = as_float_matrix(q, "q", dtype=torch.float64, device=dev)
     same_dims(x, y, "p", "q")

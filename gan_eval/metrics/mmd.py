@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .. import defaults
+from ..devices import resolve_device
 from ..errors import GanEvalError
 from ._checks import as_float_matrix, positive_int, same_dims
 from ._knn import block_rows, distance_blocks
@@ -38,17 +39,8 @@ KERNELS = ("rbf", "polynomial")
 _BLOCK_ELEMENTS = 1 << 23  # float64 kernel entries per block in mmd() (64 MiB)
 
 
-def _device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise GanEvalError(f"device: {e}") from None
-
-
 def _inputs(x, y, unbiased, device):
-    dev = _device(device)
+    dev = resolve_device(device)
     x = as_float_matrix(x, "x", dtype=torch.float64, device=dev)
     y = as_float_matrix(y, "y", dtype=torch.float64, device=dev)
     same_dims(x, y, "x", "y")

@@ -46,21 +46,13 @@ import numpy as np
 import torch
 
 from .. import defaults
+from ..devices import resolve_device
 from ..errors import GanEvalError
 from ._checks import as_float_matrix, positive_int, same_dims
 
 _TAU = 1e-12  # absolute error budget (nats) for the terms left out of the log-sum-exp
 _DENSE_FRACTION = 1.0 / 512  # above this share of selected terms, a dense float64 block is cheaper
 _PAIR_BLOCK_ELEMENTS = 1 << 22  # float64 entries of x - c held at once when refining
-
-
-def _device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise GanEvalError(f"device: {e}") from None
 
 
 def _flat(a):
@@ -102,7 +94,7 @@ def _gamma(d, u):
 def _log_likelihoods(centres, x, sigmas, chunk_size=None, device=None):
     """Log-likelihoods of the rows of `x` for every bandwidth: float64 array (len(sigmas), n_x)."""
     sigmas = _check_sigmas(sigmas)
-    dev = _device(device)
+    dev = resolve_device(device)
     c64 = as_float_matrix(_flat(centres), "centres", dtype=torch.float64, device=dev)
     x64 = as_float_matrix(_flat(x), "x", dtype=torch.float64, device=dev)
     same_dims(c64, x64, "centres", "x")
