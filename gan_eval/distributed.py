@@ -85,7 +85,11 @@ def init(timeout_s=1800):
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local % torch.cuda.device_count())
         backend = "cpu:gloo,cuda:nccl"
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    try:
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    except (ValueError, RuntimeError) as e:
+        raise GanEvalError(f"WORLD_SIZE={os.environ.get('WORLD_SIZE')} but the process group cannot be joined ({e}); "
+                           "launch with torchrun, or unset WORLD_SIZE") from None
 
 
 def setup():

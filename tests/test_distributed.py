@@ -163,3 +163,12 @@ def test_launched_reads_world_size(monkeypatch):
     assert not distributed.launched()
     monkeypatch.setenv("WORLD_SIZE", "x")
     assert not distributed.launched()
+
+
+def test_world_size_without_a_launcher_is_a_clean_error(fixtures_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT")}
+    env.update(WORLD_SIZE="2", RANK="0", PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, "-m", "gan_eval", "fid", str(fixtures_dir / "real"), str(fixtures_dir / "fake")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "error: WORLD_SIZE=2 but the process group cannot be joined" in r.stderr and "torchrun" in r.stderr

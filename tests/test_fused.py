@@ -6,7 +6,6 @@ network itself differs that much from its float64 self), so the algebra is check
 and the 1e-5 float32 bound with the reference TorchScript weights.
 """
 
-import copy
 import warnings
 
 import numpy as np

@@ -168,7 +168,8 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
         num_workers = _auto_workers(len(idx), batch_size)
     loader = DataLoader(
         _Preprocessed(src, resize, idx), batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers),
-        collate_fn=functools.partial(_collate, channels_last=dev.type == "cpu"), pin_memory=dev.type == "cuda", worker_init_fn=_worker_init if num_workers else None,
+        collate_fn=functools.partial(_collate, channels_last=dev.type == "cpu"), pin_memory=dev.type == "cuda",
+        worker_init_fn=_worker_init if num_workers else None,
         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     from tqdm import tqdm
 
