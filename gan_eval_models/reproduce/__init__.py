@@ -38,14 +38,20 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
         raise GanEvalError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
     if seeds is not None and (isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1):
         raise GanEvalError(f"seeds must be an integer >= 1, got {seeds!r}")
+    import torch
+
     module = importlib.import_module(TABLES[table])
     temporary = work_dir is None
     work = Path(tempfile.mkdtemp(prefix=f"gan-eval-{table}-")) if temporary else Path(work_dir)
+    threads = torch.get_num_threads()
+    if quick:  # tiny nets: extra threads only add synchronisation, badly so on a busy machine
+        torch.set_num_threads(1)
     try:
         work.mkdir(parents=True, exist_ok=True)
         return module.run(out, work, quick=quick, seeds=seeds, device=device, data_dir=data_dir, quiet=quiet,
                           command=command)
     finally:
+        torch.set_num_threads(threads)
         if temporary:
             shutil.rmtree(work, ignore_errors=True)
 
