@@ -179,6 +179,7 @@ def main(argv=None):
     if agree:
         worst = max(agree.values())
         lines.append(f"- Features agree within {worst:.1e} relative (goal ≤1e-4: **{'met' if worst <= 1e-4 else 'not met'}**).")
+    lines += ["", harness.load_note(machine)]
     text = "\n".join(lines)
     print(text)
     if not a.no_append:

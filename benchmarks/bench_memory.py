@@ -169,6 +169,7 @@ def main(argv=None):
         f"({k['threads']} torch threads). Result: "
         + ", ".join(f"{key} {val:.4f}" for key, val in k["result"].items()) + ".",
     ]
+    lines += ["", harness.load_note(machine)]
     text = "\n".join(lines)
     print(text)
     if not a.no_append:

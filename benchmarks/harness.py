@@ -161,6 +161,18 @@ def pt_inception_weights(directory):
     return path, "seeded random weights in pt_inception layout (the real weight file is absent)"
 
 
+HIGH_LOAD_NOTE = ("**High load:** the load average exceeded the number of cores, so other jobs shared the cores "
+                  "during this run; wall times are inflated (CPU seconds much less), and ratios come from "
+                  "interleaved rounds.")
+
+
+def load_note(machine):
+    """The high-load note when the 1-minute load average in `machine` (or now) exceeds the cores."""
+    m = re.search(r"load average at start ([\d.]+)", machine)
+    start = float(m.group(1)) if m else os.getloadavg()[0]
+    return HIGH_LOAD_NOTE if max(start, os.getloadavg()[0]) > (os.cpu_count() or 1) else ""
+
+
 def load_line():
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
