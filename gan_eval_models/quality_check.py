@@ -56,7 +56,7 @@ def _train(cfg, args):
 def check_ring(args):
     cfg = TrainConfig("gan2014", "ring", steps=args.steps, out=args.out, seed=args.seed, device=args.device,
                       checkpoint_every=1000, eval_every=1000, quiet=args.quiet,
-                      lr=args.lr, optimizer=args.optimizer, update=args.update, batch_size=args.batch_size)
+                      lr=args.lr, d_lr=args.d_lr, optimizer=args.optimizer, update=args.update, batch_size=args.batch_size)
     summary, train_s = _train(cfg, args)
     t = time.perf_counter()
     points = sample(args.out, 2500, seed=args.seed + 100)
@@ -72,7 +72,7 @@ def check_ring(args):
 def check_mnist(args):
     cfg = TrainConfig("gan2014", "mnist", steps=args.steps, out=args.out, seed=args.seed, device=args.device,
                       data_dir=args.data_dir, checkpoint_every=1000, eval_every=args.eval_every, quiet=args.quiet,
-                      lr=args.lr, optimizer=args.optimizer, update=args.update, batch_size=args.batch_size)
+                      lr=args.lr, d_lr=args.d_lr, optimizer=args.optimizer, update=args.update, batch_size=args.batch_size)
     summary, train_s = _train(cfg, args)
     t = time.perf_counter()
     centres = sample(args.out, 10_000, seed=args.seed + 100).reshape(10_000, -1) / 255.0
@@ -99,6 +99,7 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=5000)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--lr", type=float, help="override the model's learning rate")
+    p.add_argument("--d-lr", type=float, help="override the discriminator's learning rate")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="override the model's optimiser")
     p.add_argument("--update", choices=("alternating", "simultaneous"), help="override the update rule")
     p.add_argument("--batch-size", type=int, help="override the model's batch size")
@@ -112,7 +113,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     result = (check_ring if args.which == "ring" else check_mnist)(args)
     result["torch_threads"] = torch.get_num_threads()
-    result["config"] = {k: getattr(args, k) for k in ("lr", "optimizer", "update", "batch_size") if getattr(args, k) is not None}
+    result["config"] = {k: getattr(args, k) for k in ("lr", "d_lr", "optimizer", "update", "batch_size") if getattr(args, k) is not None}
     print(json.dumps(result, default=lambda o: o.tolist() if isinstance(o, (np.ndarray, np.generic)) else str(o)))
     sys.exit(0 if result["passed"] else 1)
 

@@ -51,7 +51,7 @@ RUNTIME_FIELDS = (
 )
 
 # fields whose None means "the model's default": compared by the value they resolve to
-RESOLVED_FIELDS = ("batch_size", "lr", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
+RESOLVED_FIELDS = ("batch_size", "lr", "d_lr", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
 OPTIMIZERS = ("sgd", "adam")
 # settings used when an optimiser other than the model's own is chosen (DCGAN's Adam; plain momentum SGD)
 OPTIMIZER_FALLBACKS = {"adam": {"lr": 2e-4, "betas": (0.5, 0.999)}, "sgd": {"lr": 0.01, "momentum": 0.5}}
@@ -85,7 +85,8 @@ class TrainConfig:
     log_every: int = 100
     fid: bool | None = None  # FID/KID at the end (None: only on CUDA, when gan_eval and the weights resolve)
     update: str | None = None  # alternating (Algorithm 1) | simultaneous (the 2014 code); None = model default
-    optimizer: str | None = None  # sgd | adam (None = model default; see OPTIMIZER_FALLBACKS)
+    optimizer: str | None = None  # sgd | adam (None = model default; else the model's optimizer_settings or OPTIMIZER_FALLBACKS)
+    d_lr: float | None = None  # discriminator learning rate (None = the model's default, else lr)
 
     def validate(self):
         check_model(self.model)
@@ -100,8 +101,10 @@ class TrainConfig:
         for name in ("batch_size", "latent_dim", "width", "eval_samples"):
             if getattr(self, name) is not None:
                 _int(getattr(self, name), name, 1)
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
-            raise GanEvalError(f"lr must be a positive number, got {self.lr!r}")
+        for name in ("lr", "d_lr"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise GanEvalError(f"{name} must be a positive number, got {v!r}")
         if self.loss is not None:
             L.check_loss(self.loss)
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
@@ -136,16 +139,20 @@ class TrainConfig:
 
     def resolved(self):
         """The effective hyperparameters: the model's defaults with this config's choices applied."""
-        spec = self.spec()
-        d = get_model(self.model).defaults(spec)
+        spec, module = self.spec(), get_model(self.model)
+        d = module.defaults(spec)
         d.setdefault("update", "alternating")
         if self.optimizer is not None and self.optimizer != d["optimizer"]:
-            for key in ("lr", "betas", "momentum", "n_train"):
+            for key in ("lr", "d_lr", "betas", "momentum", "n_train"):
                 d.pop(key, None)
-            d.update(OPTIMIZER_FALLBACKS[self.optimizer], optimizer=self.optimizer, schedule=False)
+            own = getattr(module, "optimizer_settings", lambda spec: {})(spec).get(self.optimizer)
+            d.update(own or {**OPTIMIZER_FALLBACKS[self.optimizer], "schedule": False}, optimizer=self.optimizer)
+        if self.lr is not None and self.d_lr is None:
+            d.pop("d_lr", None)  # a chosen lr applies to both nets unless d_lr is chosen too
         for name in RESOLVED_FIELDS:
             if getattr(self, name) is not None:
                 d[name] = getattr(self, name)
+        d.setdefault("d_lr", d["lr"])
         d["k_disc"], d["pack"], d["minibatch_disc"] = self.k_disc, self.pack, self.minibatch_disc
         d["spec"] = {**spec, "shape": list(spec["shape"])}
         if "betas" in d:
@@ -221,7 +228,7 @@ class _Run:
         self._load_data()
         self.G.to(device)
         self.D.to(device)
-        self.opt_g, self.opt_d = self._optimizer(self.G), self._optimizer(self.D)
+        self.opt_g, self.opt_d = self._optimizer(self.G, self.hp["lr"]), self._optimizer(self.D, self.hp["d_lr"])
         self.step, self.elapsed = 0, 0.0
 
     def _load_data(self):
@@ -281,11 +288,11 @@ class _Run:
         """The first n training images (uint8 NHWC), for FID/KID."""
         return self.train_images[:n]
 
-    def _optimizer(self, net):
+    def _optimizer(self, net, lr):
         hp = self.hp
         if hp["optimizer"] == "sgd":
-            return torch.optim.SGD(net.parameters(), lr=hp["lr"], momentum=hp["momentum"])
-        return torch.optim.Adam(net.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]))
+            return torch.optim.SGD(net.parameters(), lr=lr, momentum=hp["momentum"])
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=tuple(hp["betas"]))
 
     # --- one step ---------------------------------------------------------------------------
 
@@ -315,9 +322,9 @@ class _Run:
         hp = self.hp
         if hasattr(self.module, "schedule") and hp["optimizer"] == "sgd" and hp.get("schedule", True):
             lr, momentum = self.module.schedule(self.step, hp["lr"], hp["batch_size"], hp.get("n_train", MNIST_TRAIN))
-            for opt in (self.opt_g, self.opt_d):
+            for opt, scale in ((self.opt_g, 1.0), (self.opt_d, hp["d_lr"] / hp["lr"])):
                 for group in opt.param_groups:
-                    group["lr"], group["momentum"] = lr, momentum
+                    group["lr"], group["momentum"] = lr * scale, momentum
 
     def train_step(self):
         """One generator update after k_disc discriminator updates (or one simultaneous update)."""

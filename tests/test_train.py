@@ -92,10 +92,15 @@ def _assert_identical(a, b):
     assert torch.equal(a["rng"]["noise"], b["rng"]["noise"]) and torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
-@pytest.mark.parametrize("which", ["mnist_cfg", "ring_cfg"], ids=["mnist-gan2014-dropout-sgd", "ring-dcgan-pack-mbd"])
-def test_resume_is_bit_identical(tmp_path, request, which):
+@pytest.mark.parametrize(
+    "which, options",
+    [("mnist_cfg", {}), ("mnist_cfg", {"optimizer": "sgd"}), ("ring_cfg", {})],
+    ids=["mnist-gan2014-dropout-adam", "mnist-gan2014-yaml-sgd-simultaneous", "ring-dcgan-pack-mbd"],
+)
+def test_resume_is_bit_identical(tmp_path, request, which, options):
     """3 steps + resume to 6 ends with exactly the parameters, optimiser states and losses of 6 straight steps."""
-    make = request.getfixturevalue(which)
+    fixture = request.getfixturevalue(which)
+    make = lambda out, **kw: fixture(out, **{**options, **kw})  # noqa: E731
     full = tmp_path / "full"
     train(make(full))
     part = tmp_path / "part"
@@ -157,12 +162,29 @@ def test_sgan_and_acgan_report_test_accuracy(tmp_path, mnist_dir):
 def test_resolved_hyperparameters():
     """Paper defaults, and the fallbacks when another optimiser is chosen."""
     hp = TrainConfig("gan2014", "mnist", 1, "unused").validate().resolved()
-    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["batch_size"], hp["update"]) == ("sgd", 0.1, 0.5, 100, "simultaneous")
-    hp = TrainConfig("gan2014", "mnist", 1, "unused", optimizer="adam").validate().resolved()
-    assert (hp["optimizer"], hp["lr"], hp["betas"], hp["schedule"]) == ("adam", 2e-4, [0.5, 0.999], False)
+    assert (hp["optimizer"], hp["lr"], hp["d_lr"], hp["betas"], hp["batch_size"], hp["update"]) == (
+        "adam", 2e-4, 1e-4, [0.5, 0.999], 100, "alternating")
+    # optimizer="sgd" on images is mnist.yaml's recipe: its schedule and simultaneous updates
+    hp = TrainConfig("gan2014", "mnist", 1, "unused", optimizer="sgd").validate().resolved()
+    assert (hp["optimizer"], hp["lr"], hp["d_lr"], hp["momentum"], hp["update"], hp["schedule"]) == (
+        "sgd", 0.1, 0.1, 0.5, "simultaneous", True)
+    hp = TrainConfig("gan2014", "ring", 1, "unused", optimizer="sgd").validate().resolved()
+    assert (hp["optimizer"], hp["lr"], hp["momentum"], hp["schedule"]) == ("sgd", 0.01, 0.5, False)
     hp = TrainConfig("dcgan", "cifar10", 1, "unused", lr=1e-3).validate().resolved()
     assert (hp["optimizer"], hp["lr"], hp["betas"], hp["batch_size"], hp["update"]) == ("adam", 1e-3, [0.5, 0.999], 128, "alternating")
     assert TrainConfig("lsgan", "ring", 1, "unused").validate().resolved()["loss"] == "least-squares"
+    # the discriminator's rate: lr unless chosen apart
+    hp = TrainConfig("dcgan", "cifar10", 1, "unused", lr=1e-3).validate().resolved()
+    assert hp["d_lr"] == 1e-3
+    hp = TrainConfig("dcgan", "cifar10", 1, "unused", lr=1e-3, d_lr=5e-4).validate().resolved()
+    assert (hp["lr"], hp["d_lr"]) == (1e-3, 5e-4)
+
+
+def test_discriminator_learning_rate_reaches_its_optimiser(tmp_path, ring_cfg):
+    from gan_eval_models.train import _Run
+
+    run = _Run(ring_cfg(tmp_path / "r", lr=3e-4, d_lr=1e-4, pack=1).validate(), torch.device("cpu"))
+    assert run.opt_g.param_groups[0]["lr"] == 3e-4 and run.opt_d.param_groups[0]["lr"] == 1e-4
 
 
 @pytest.mark.parametrize(
@@ -174,6 +196,7 @@ def test_resolved_hyperparameters():
         (dict(steps=-1), "steps must be an integer >= 0"),
         (dict(k_disc=0), "k_disc must be an integer >= 1"),
         (dict(lr=0.0), "lr must be a positive number"),
+        (dict(d_lr=float("nan")), "d_lr must be a positive number"),
         (dict(loss="wasserstein"), "unknown loss"),
         (dict(latent="cauchy"), "unknown latent distribution"),
         (dict(dataset="svhn"), "known datasets"),

@@ -1,6 +1,6 @@
 """The MNIST column of Table 1 of Goodfellow et al. 2014, "Generative Adversarial Nets".
 
-Train ``gan2014`` (the paper's MNIST nets and SGD schedule, on ``train[0:50000]``; see
+Train ``gan2014`` (the paper's MNIST nets with our default Adam recipe, on ``train[0:50000]``; see
 :mod:`gan_eval_models.models.gan2014`), draw 10,000 samples (pixels in [0, 1]) and fit a Gaussian
 Parzen window on them; σ is chosen from ``logspace(-1, 0, 10)`` on the first 1,000 images of the
 validation split ``train[50000:60000]`` and the score is the mean log-likelihood of the 10,000
@@ -22,8 +22,8 @@ NAME = "goodfellow2014"
 TITLE = "Parzen window log-likelihood on MNIST (Goodfellow et al. 2014, Table 1)"
 PAPER = "Goodfellow et al. 2014, Generative Adversarial Nets (NeurIPS), Table 1"
 
-FULL = {"steps": 30_000, "n_samples": 10_000, "n_validation": 1_000, "n_test": None, "seeds": 1}
-QUICK = {"steps": 20, "n_samples": 300, "n_validation": 100, "n_test": 300, "seeds": 1}
+FULL = {"steps": 30_000, "n_samples": 10_000, "n_validation": 1_000, "n_test": None, "seeds": 1, "eval_every": 5_000}
+QUICK = {"steps": 20, "n_samples": 300, "n_validation": 100, "n_test": 300, "seeds": 1, "eval_every": 0}
 
 SOURCE = "Goodfellow et al. 2014, Table 1"
 PUBLISHED = [  # MNIST column: mean log-likelihood ± standard error over the test set
@@ -59,7 +59,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         samples, _, secs = train_and_sample(
             work_dir, f"gan2014-mnist-s{seed}", plan["n_samples"], sample_seed=1000 + seed, quiet=quiet,
             model="gan2014", dataset="mnist", steps=plan["steps"], seed=seed, device=device, data_dir=data_dir,
-            fid=False,
+            fid=False, eval_every=plan["eval_every"],
         )
         r = parzen_protocol(_unit(samples), validation, test, **protocol)
         log(f"  Parzen LL {r['mean']:.1f} ± {r['sem']:.1f} (sigma {r['sigma']:.3f})", quiet)
