@@ -80,3 +80,25 @@ def test_missing_mnist_folder_exits_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") or "does not exist" in err
+
+
+def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path):
+    """`--jobs 2` trains runs in spawned worker processes; each run must end as when trained alone."""
+    import torch
+
+    from gan_eval_models.reproduce.common import ensure_trained, train_runs
+
+    runs = {f"ring-s{seed}": dict(model="gan2014", dataset="ring", steps=5, seed=seed, width=16, batch_size=8,
+                                  checkpoint_every=5) for seed in (0, 1)}
+    train_runs(tmp_path / "parallel", runs.items(), jobs=2)
+    for name, config in runs.items():
+        ensure_trained(tmp_path / "alone", name, quiet=True, **config)
+        a = torch.load(tmp_path / "parallel" / name / "checkpoint.pt", weights_only=False)["generator"]
+        b = torch.load(tmp_path / "alone" / name / "checkpoint.pt", weights_only=False)["generator"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert (tmp_path / "parallel" / name / "reproduce_done.json").is_file()
+
+
+def test_bad_jobs_exit_2(tmp_path, capsys):
+    assert run_cli(["reproduce", "mode-collapse-2d", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "--jobs" in capsys.readouterr().err

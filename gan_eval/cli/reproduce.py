@@ -21,10 +21,12 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Keep the training runs here; a rerun reuses finished runs and resumes interrupted ones "
                    "(default: a temporary folder, deleted afterwards).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Training runs at once, each in its own process with one torch thread (up to the free CPU cores).")
 @device_option
 @json_option
 @quiet_option
-def reproduce(table, quick, seeds, out, data_dir, work_dir, device, as_json, quiet):
+def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, device, as_json, quiet):
     """Reproduce a published table: goodfellow2014 (MNIST Parzen log-likelihood), mode-collapse-2d
     (PacGAN/VEEGAN ring and grid), stacked-mnist (modes out of 1000).
 
@@ -34,21 +36,21 @@ def reproduce(table, quick, seeds, out, data_dir, work_dir, device, as_json, qui
     from gan_eval_models.reproduce import reproduce as run
 
     out = Path(out) if out is not None else Path("results") / table
-    command = _command(table, quick, seeds, out, data_dir, work_dir, device)
+    command = _command(table, quick, seeds, out, data_dir, work_dir, device, jobs)
     result = run(table, out, quick=quick, seeds=seeds, device=device, data_dir=data_dir, work_dir=work_dir,
-                 quiet=quiet, command=command)
+                 quiet=quiet, command=command, jobs=jobs)
     lines = [(Path(out) / "TABLE.md").read_text().split("\n## Settings")[0].rstrip(), "",
              f"wrote {', '.join(result['files'])} ({result['wall_time_s'] / 60:.1f} min)"]
     summary = {k: result[k] for k in ("table", "quick", "seeds", "wall_time_s", "ours", "published", "files")}
     emit(summary, as_json, lines)
 
 
-def _command(table, quick, seeds, out, data_dir, work_dir, device):
+def _command(table, quick, seeds, out, data_dir, work_dir, device, jobs=1):
     parts = ["gan-eval", "reproduce", table]
     if quick:
         parts.append("--quick")
     for flag, value in (("--seeds", seeds), ("--out", out), ("--data-dir", data_dir), ("--work-dir", work_dir),
-                        ("--device", device)):
+                        ("--device", device), ("--jobs", jobs if jobs > 1 else None)):
         if value is not None:
             parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)

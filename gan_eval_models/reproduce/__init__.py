@@ -27,10 +27,12 @@ TABLES = {
 }
 
 
-def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, work_dir=None, quiet=False, command=""):
+def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, work_dir=None, quiet=False, command="",
+              jobs=1):
     """Reproduce `table` into folder `out`; see the module docstring.
 
     seeds: number of training seeds (0, 1, ..., seeds - 1); default per table.
+    jobs: training runs trained at once, each in its own process with one torch thread (CPU).
     work_dir: where the training runs (checkpoints) go. Default: a temporary folder deleted
     afterwards. With a kept folder, finished runs are reused when the command is run again.
     """
@@ -38,6 +40,8 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
         raise GanEvalError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
     if seeds is not None and (isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1):
         raise GanEvalError(f"seeds must be an integer >= 1, got {seeds!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise GanEvalError(f"jobs must be an integer >= 1, got {jobs!r}")
     import torch
 
     module = importlib.import_module(TABLES[table])
@@ -49,7 +53,7 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     try:
         work.mkdir(parents=True, exist_ok=True)
         return module.run(out, work, quick=quick, seeds=seeds, device=device, data_dir=data_dir, quiet=quiet,
-                          command=command)
+                          command=command, jobs=jobs)
     finally:
         torch.set_num_threads(threads)
         if temporary:

@@ -22,42 +22,74 @@ def log(message, quiet=False):
         print(message, file=sys.stderr, flush=True)
 
 
-def train_and_sample(work_dir, name, n_samples, sample_seed, quiet=False, **config):
-    """Train one run in ``work_dir/name`` (or reuse it) and draw `n_samples` samples from it.
+def ensure_trained(work_dir, name, quiet=False, **config):
+    """Train one run in ``work_dir/name``, or reuse it; returns its training summary.
 
     `config` holds :class:`gan_eval_models.train.TrainConfig` fields (model, dataset, steps, seed,
     ...). A folder holding a finished run with the same settings is reused as it is; one holding
     a checkpoint of the same configuration is resumed (so an interrupted reproduction, or one
     asked for more steps, continues where it stopped); anything else is started afresh.
-    Returns ``(samples, training summary, training seconds of the run over all resumes)``.
     """
-    from gan_eval_models.sample import sample
     from gan_eval_models.train import TrainConfig, has_checkpoint, train
 
     run_dir = Path(work_dir) / name
     marker = run_dir / "reproduce_done.json"
     settings = json.loads(json.dumps({k: v for k, v in config.items() if k != "device"}, default=str))
-    start = time.time()
-    summary = None
     if marker.is_file() and has_checkpoint(run_dir):
         try:
             saved = json.loads(marker.read_text())
             if saved.get("settings") == settings:
-                summary = saved["summary"]
+                return saved["summary"]
         except (OSError, ValueError, KeyError):
+            pass
+    cfg = TrainConfig(out=str(run_dir), quiet=True, **config)
+    summary = None
+    if has_checkpoint(run_dir):
+        try:
+            summary = train(cfg, resume=True)
+        except GanEvalError:  # a different configuration: start again
             summary = None
     if summary is None:
-        cfg = TrainConfig(out=str(run_dir), quiet=True, **config)
-        summary = None
-        if has_checkpoint(run_dir):
-            try:
-                summary = train(cfg, resume=True)
-            except GanEvalError:  # a different configuration: start again
-                summary = None
-        if summary is None:
-            summary = train(cfg, overwrite=True)
-        marker.write_text(json.dumps({"settings": settings, "summary": summary}, default=str))
-    samples = sample(str(run_dir), n_samples, seed=sample_seed, device=config.get("device"))
+        summary = train(cfg, overwrite=True)
+    marker.write_text(json.dumps({"settings": settings, "summary": summary}, default=str))
+    return summary
+
+
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_runs(work_dir, runs, jobs=1):
+    """Train (or reuse) every ``(name, config)`` of `runs`, `jobs` at a time in worker processes.
+
+    With jobs = 1 nothing happens here: :func:`train_and_sample` then trains each run in turn.
+    Each worker uses one torch thread, so `jobs` should not exceed the free cores. A run's
+    results do not depend on `jobs` (each run is a function of its configuration).
+    """
+    if jobs <= 1:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads are running
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_one_thread) as pool:
+        futures = [pool.submit(ensure_trained, str(work_dir), name, True, **config) for name, config in runs]
+        for f in futures:
+            f.result()
+
+
+def train_and_sample(work_dir, name, n_samples, sample_seed, quiet=False, **config):
+    """:func:`ensure_trained`, then draw `n_samples` samples from the run.
+
+    Returns ``(samples, training summary, training seconds of the run over all resumes)``.
+    """
+    from gan_eval_models.sample import sample
+
+    start = time.time()
+    summary = ensure_trained(work_dir, name, quiet, **config)
+    samples = sample(str(Path(work_dir) / name), n_samples, seed=sample_seed, device=config.get("device"))
     trained = float(summary.get("train_time_total_s", time.time() - start))
     log(f"  {name}: {summary.get('steps')} steps, trained {trained:.0f} s", quiet)
     return samples, summary, trained

@@ -16,7 +16,7 @@ from gan_eval.metrics.parzen import parzen_protocol
 from gan_eval_models.datasets.mnist import load_mnist
 
 from .common import (check_finite, environment, log, markdown_table, mean_std, prepare_out, pyplot,
-                     save_sample_grids, settings_markdown, train_and_sample, write_result)
+                     save_sample_grids, settings_markdown, train_and_sample, train_runs, write_result)
 
 NAME = "goodfellow2014"
 TITLE = "Parzen window log-likelihood on MNIST (Goodfellow et al. 2014, Table 1)"
@@ -40,11 +40,15 @@ def _unit(images):
     return a.reshape(a.shape[0], -1).astype(np.float64) / 255.0
 
 
-def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command=""):
+def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1):
     plan = dict(QUICK if quick else FULL)
     seed_list = list(range(seeds or plan["seeds"]))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
+    runs = {f"gan2014-mnist-s{seed}": dict(model="gan2014", dataset="mnist", steps=plan["steps"], seed=seed, device=device,
+                                           data_dir=data_dir, fid=False, eval_every=plan["eval_every"])
+            for seed in seed_list}
+    train_runs(work_dir, runs.items(), jobs)
 
     train_images, _ = load_mnist(data_dir, "train")
     test_images, _ = load_mnist(data_dir, "test")
@@ -56,11 +60,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     results, seconds = [], []
     for seed in seed_list:
         log(f"{NAME}: gan2014 / seed {seed}", quiet)
-        samples, _, secs = train_and_sample(
-            work_dir, f"gan2014-mnist-s{seed}", plan["n_samples"], sample_seed=1000 + seed, quiet=quiet,
-            model="gan2014", dataset="mnist", steps=plan["steps"], seed=seed, device=device, data_dir=data_dir,
-            fid=False, eval_every=plan["eval_every"],
-        )
+        samples, _, secs = train_and_sample(work_dir, f"gan2014-mnist-s{seed}", plan["n_samples"],
+                                            sample_seed=1000 + seed, quiet=quiet, **runs[f"gan2014-mnist-s{seed}"])
         r = parzen_protocol(_unit(samples), validation, test, **protocol)
         log(f"  Parzen LL {r['mean']:.1f} ± {r['sem']:.1f} (sigma {r['sigma']:.3f})", quiet)
         results.append(r)

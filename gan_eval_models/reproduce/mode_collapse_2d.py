@@ -31,7 +31,7 @@ from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
 from .common import (check_finite, environment, log, markdown_table, mean_std, pm, prepare_out, pyplot,
-                     settings_markdown, train_and_sample, write_result)
+                     settings_markdown, train_and_sample, train_runs, write_result)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -71,12 +71,25 @@ PUBLISHED = [
 ]
 
 
-def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command=""):
+def _runs(plan, seed_list, device, data_dir):
+    """{run name: TrainConfig fields} for every dataset, variant and seed."""
+    return {
+        f"{dataset}-{slug}-s{seed}": dict(dataset=dataset, steps=plan["steps"], seed=seed, device=device,
+                                          data_dir=data_dir, eval_samples=plan["n_samples"], **options)
+        for dataset in DATASETS for _, slug, options in VARIANTS for seed in seed_list
+    }
+
+
+def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1):
     plan = dict(QUICK if quick else FULL)
     n_seeds = seeds or plan["seeds"]
     seed_list = list(range(n_seeds))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
+    runs = _runs(plan, seed_list, device, data_dir)
+    if jobs > 1:
+        log(f"{NAME}: training {len(runs)} runs, {jobs} at a time", quiet)
+    train_runs(work_dir, runs.items(), jobs)
 
     rows, first_seed_samples = [], {}
     for dataset in DATASETS:
@@ -85,16 +98,13 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         r = mode_coverage(real, mixture.centres, mixture.std)
         rows.append(_row(dataset, "Real data (mixture samples)", [r], [0.0]))
         first_seed_samples[(dataset, "Real data")] = real
-        for label, slug, options in VARIANTS:
+        for label, slug, _ in VARIANTS:
             results, seconds = [], []
             for seed in seed_list:
                 tag = f"{dataset}-{slug}-s{seed}"
                 log(f"{NAME}: {dataset} / {label} / seed {seed}", quiet)
-                samples, _, secs = train_and_sample(
-                    work_dir, tag, plan["n_samples"], sample_seed=1000 + seed, quiet=quiet,
-                    dataset=dataset, steps=plan["steps"], seed=seed, device=device, data_dir=data_dir,
-                    eval_samples=plan["n_samples"], **options,
-                )
+                samples, _, secs = train_and_sample(work_dir, tag, plan["n_samples"], sample_seed=1000 + seed,
+                                                    quiet=quiet, **runs[tag])
                 results.append(mode_coverage(samples, mixture.centres, mixture.std))
                 seconds.append(secs)
                 if seed == seed_list[0]:

@@ -19,7 +19,7 @@ from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
 from .common import (check_finite, environment, log, markdown_table, mean_std, pm, prepare_out, pyplot,
-                     save_sample_grids, settings_markdown, train_and_sample, write_result)
+                     save_sample_grids, settings_markdown, train_and_sample, train_runs, write_result)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2)"
@@ -48,26 +48,27 @@ PUBLISHED = [
 ]
 
 
-def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command=""):
+def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1):
     plan = dict(QUICK if quick else FULL)
     seed_list = list(range(seeds or plan["seeds"]))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
+    runs = {f"{slug}-s{seed}": dict(dataset="stacked-mnist", steps=plan["steps"], seed=seed, device=device,
+                                    data_dir=data_dir, fid=False, **options)
+            for _, slug, options in VARIANTS for seed in seed_list}
+    train_runs(work_dir, runs.items(), jobs)
     classifier = load_classifier(device)
 
     real, _ = load_stacked_mnist(data_dir, "test", n=plan["n_samples"], seed=12_345)
     rows = [_row("Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0])]
     panels, histograms = {"Real data": real}, {"Real data": rows[0]["per_seed"][0]["histogram"]}
 
-    for label, slug, options in VARIANTS:
+    for label, slug, _ in VARIANTS:
         results, seconds = [], []
         for seed in seed_list:
             log(f"{NAME}: {label} / seed {seed}", quiet)
-            samples, _, secs = train_and_sample(
-                work_dir, f"{slug}-s{seed}", plan["n_samples"], sample_seed=1000 + seed, quiet=quiet,
-                dataset="stacked-mnist", steps=plan["steps"], seed=seed, device=device, data_dir=data_dir,
-                fid=False, **options,
-            )
+            samples, _, secs = train_and_sample(work_dir, f"{slug}-s{seed}", plan["n_samples"], sample_seed=1000 + seed,
+                                                quiet=quiet, **runs[f"{slug}-s{seed}"])
             results.append(stacked_mnist_modes(samples, classifier))
             seconds.append(secs)
             if seed == seed_list[0]:
