@@ -116,7 +116,7 @@ def classifier_accuracy(D, x, y, columns, batch_size=500):
 
 def evaluate(run, step, final):
     """Write samples_<step>.png and return this evaluation's metrics (a dict of numbers)."""
-    cfg, G, device = run.cfg, run.G, run.device
+    cfg, G, device = run.cfg, run.sampler, run.device
     seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
     metrics = {}
     if run.spec["kind"] == "points":
@@ -158,7 +158,7 @@ def _image_scores(run, generator):
     from gan_eval.evaluate import score
 
     n = run.cfg.eval_samples or 1000
-    fake = to_uint8(generate(run.G, n, generator, run.device), run.G.output_range)
+    fake = to_uint8(generate(run.sampler, n, generator, run.device), run.sampler.output_range)
     real = run.real_uint8(n)
     r = _guarded("fid", score, real, fake, metrics=("fid", "kid"), kid_subset_size=min(1000, n),
                  device=run.device, progress=False, cache=False, quiet=True)

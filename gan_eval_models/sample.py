@@ -35,7 +35,8 @@ def load_generator(run_dir, device=None):
     state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu")
     G, _ = build_models(cfg.model, cfg.spec(), hp["latent_dim"], hp["latent"], hp["width"], cfg.pack, cfg.minibatch_disc)
     try:
-        G.load_state_dict(state["generator"])
+        # the moving average of G's weights when the run kept one (TrainConfig.ema)
+        G.load_state_dict(state.get("generator_ema") or state["generator"])
     except RuntimeError as e:
         raise GanEvalError(f"{run_dir}: checkpoint does not match its config.json ({e})") from None
     return G.to(dev).eval(), cfg

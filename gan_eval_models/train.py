@@ -21,6 +21,7 @@ kernels). A folder that already holds a checkpoint is never overwritten unless a
 fields) is refused, naming the difference.
 """
 
+import copy
 import json
 import sys
 import time
@@ -51,7 +52,7 @@ RUNTIME_FIELDS = (
 )
 
 # fields whose None means "the model's default": compared by the value they resolve to
-RESOLVED_FIELDS = ("batch_size", "lr", "d_lr", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
+RESOLVED_FIELDS = ("batch_size", "lr", "d_lr", "ema", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
 OPTIMIZERS = ("sgd", "adam")
 # settings used when an optimiser other than the model's own is chosen (DCGAN's Adam; plain momentum SGD)
 OPTIMIZER_FALLBACKS = {"adam": {"lr": 2e-4, "betas": (0.5, 0.999)}, "sgd": {"lr": 0.01, "momentum": 0.5}}
@@ -87,6 +88,7 @@ class TrainConfig:
     update: str | None = None  # alternating (Algorithm 1) | simultaneous (the 2014 code); None = model default
     optimizer: str | None = None  # sgd | adam (None = model default; else the model's optimizer_settings or OPTIMIZER_FALLBACKS)
     d_lr: float | None = None  # discriminator learning rate (None = the model's default, else lr)
+    ema: float | None = None  # decay of a moving average of G's weights used for samples (None = model default; 0 = off)
 
     def validate(self):
         check_model(self.model)
@@ -98,6 +100,8 @@ class TrainConfig:
         _int(self.checkpoint_every, "checkpoint_every", 1)
         _int(self.eval_every, "eval_every", 0)
         _int(self.log_every, "log_every", 1)
+        if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
+            raise GanEvalError(f"ema must be a number in [0, 1), got {self.ema!r}")
         for name in ("batch_size", "latent_dim", "width", "eval_samples"):
             if getattr(self, name) is not None:
                 _int(getattr(self, name), name, 1)
@@ -153,6 +157,7 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 d[name] = getattr(self, name)
         d.setdefault("d_lr", d["lr"])
+        d.setdefault("ema", 0.0)
         d["k_disc"], d["pack"], d["minibatch_disc"] = self.k_disc, self.pack, self.minibatch_disc
         d["spec"] = {**spec, "shape": list(spec["shape"])}
         if "betas" in d:
@@ -228,6 +233,8 @@ class _Run:
         self._load_data()
         self.G.to(device)
         self.D.to(device)
+        # Polyak averaging of G's weights (Yazıcı et al. 2019); samples and metrics use the average
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.hp["ema"] else None
         self.opt_g, self.opt_d = self._optimizer(self.G, self.hp["lr"]), self._optimizer(self.D, self.hp["d_lr"])
         self.step, self.elapsed = 0, 0.0
 
@@ -288,6 +295,18 @@ class _Run:
         """The first n training images (uint8 NHWC), for FID/KID."""
         return self.train_images[:n]
 
+    @property
+    def sampler(self):
+        """The generator that samples and metrics use: the weight average when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def _update_ema(self):
+        decay = self.hp["ema"]
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - decay)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
     def _optimizer(self, net, lr):
         hp = self.hp
         if hp["optimizer"] == "sgd":
@@ -334,6 +353,8 @@ class _Run:
             d_loss, g_loss = self._simultaneous_step(n)
         else:
             d_loss, g_loss = self._alternating_step(n)
+        if self.G_ema is not None:
+            self._update_ema()
         self.step += 1
         d, g = float(d_loss.detach()), float(g_loss.detach())
         if not (np.isfinite(d) and np.isfinite(g)):
@@ -390,6 +411,7 @@ class _Run:
             "elapsed_s": self.elapsed,
             "config": asdict(self.cfg),
             "generator": self.G.state_dict(),
+            "generator_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
             "discriminator": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
@@ -404,6 +426,8 @@ class _Run:
 
     def load_state_dict(self, state):
         self.G.load_state_dict(state["generator"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator_ema"])
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])

@@ -94,8 +94,8 @@ def _assert_identical(a, b):
 
 @pytest.mark.parametrize(
     "which, options",
-    [("mnist_cfg", {}), ("mnist_cfg", {"optimizer": "sgd"}), ("ring_cfg", {})],
-    ids=["mnist-gan2014-dropout-adam", "mnist-gan2014-yaml-sgd-simultaneous", "ring-dcgan-pack-mbd"],
+    [("mnist_cfg", {}), ("mnist_cfg", {"optimizer": "sgd"}), ("ring_cfg", {}), ("ring_cfg", {"ema": 0.9})],
+    ids=["mnist-gan2014-dropout-adam", "mnist-gan2014-yaml-sgd-simultaneous", "ring-dcgan-pack-mbd", "ring-dcgan-ema"],
 )
 def test_resume_is_bit_identical(tmp_path, request, which, options):
     """3 steps + resume to 6 ends with exactly the parameters, optimiser states and losses of 6 straight steps."""
@@ -197,6 +197,7 @@ def test_discriminator_learning_rate_reaches_its_optimiser(tmp_path, ring_cfg):
         (dict(k_disc=0), "k_disc must be an integer >= 1"),
         (dict(lr=0.0), "lr must be a positive number"),
         (dict(d_lr=float("nan")), "d_lr must be a positive number"),
+        (dict(ema=1.0), r"ema must be a number in \[0, 1\)"),
         (dict(loss="wasserstein"), "unknown loss"),
         (dict(latent="cauchy"), "unknown latent distribution"),
         (dict(dataset="svhn"), "known datasets"),
@@ -211,3 +212,19 @@ def test_bad_configurations(tmp_path, ring_cfg, kw, message):
     with pytest.raises(GanEvalError, match=message):
         train(ring_cfg(tmp_path / "x", **{"pack": 1, **kw}))
     assert not (tmp_path / "x").exists()
+
+
+def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
+    """With ema = d, G_ema ← d·G_ema + (1 − d)·G after every G step, and sampling loads G_ema."""
+    out = tmp_path / "ema"
+    train(ring_cfg(out, ema=0.5, steps=2, checkpoint_every=1))
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    g, avg = state["generator"], state["generator_ema"]
+    assert any(not torch.equal(g[k], avg[k]) for k in g if g[k].is_floating_point())
+    G, _ = load_generator(out)
+    assert all(torch.equal(G.state_dict()[k], avg[k]) for k in avg)
+    # the average of step 1's and step 2's weights, after the initial copy: (w0/2 + w1/2)/2 + w2/2
+    train(ring_cfg(tmp_path / "one", ema=0.5, steps=1, checkpoint_every=1))
+    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
+    k = next(k for k in g if k.endswith("weight"))
+    assert torch.allclose(avg[k], 0.5 * one["generator_ema"][k] + 0.5 * g[k], atol=1e-7)

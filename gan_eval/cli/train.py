@@ -15,6 +15,8 @@ from .common import device_option, emit, json_option, quiet_option
 @click.option("--batch-size", type=int, default=None, help="Minibatch size (default: the model's paper value).")
 @click.option("--lr", type=float, default=None, help="Learning rate (default: the model's paper value).")
 @click.option("--d-lr", type=float, default=None, help="Discriminator learning rate (default: the model's, else --lr).")
+@click.option("--ema", type=float, default=None, help="Decay of a moving average of G's weights, used for samples "
+              "and metrics (e.g. 0.999; 0 = off) [the model's].")
 @click.option("--optimizer", default=None, help="sgd or adam (default: the model's; another one gets Adam 2e-4 "
               "β=(0.5, 0.999) or SGD 0.01 momentum 0.5).")
 @click.option("--loss", default=None, help="minimax, non-saturating or least-squares (default: the model's).")
@@ -37,7 +39,7 @@ from .common import device_option, emit, json_option, quiet_option
 @click.option("--overwrite", is_flag=True, help="Start again in a run folder that holds a checkpoint.")
 @quiet_option
 @json_option
-def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, optimizer, loss, k_disc, update, minibatch_disc, pack, latent_dim,
+def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, optimizer, loss, k_disc, update, minibatch_disc, pack, latent_dim,
           latent, width, image_size, n_labels, checkpoint_every, eval_every, eval_samples, log_every, fid, data_dir,
           resume, overwrite, quiet, as_json):
     """Train reference GAN MODEL (gan2014, dcgan, lsgan, acgan, sgan) on --dataset.
@@ -49,7 +51,7 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, optimi
     from gan_eval_models.train import train as run_training
 
     cfg = TrainConfig(
-        model=model, dataset=dataset, steps=steps, out=out, seed=seed, device=device, batch_size=batch_size, lr=lr, d_lr=d_lr,
+        model=model, dataset=dataset, steps=steps, out=out, seed=seed, device=device, batch_size=batch_size, lr=lr, d_lr=d_lr, ema=ema,
         optimizer=optimizer, loss=loss, k_disc=k_disc, update=update, minibatch_disc=minibatch_disc, pack=pack, checkpoint_every=checkpoint_every,
         eval_every=eval_every, data_dir=data_dir, quiet=quiet, latent_dim=latent_dim, latent=latent, width=width,
         image_size=image_size, n_labels=n_labels, eval_samples=eval_samples, log_every=log_every, fid=fid,
