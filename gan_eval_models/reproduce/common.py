@@ -190,6 +190,10 @@ def settings_markdown(result):
         f"- CPU time of the process: {result['cpu_time_s'] / 60:.1f} min (wall time exceeds it when the "
         "machine is shared)",
     ]
+    trained = sum(sum(r.get("train_seconds", [])) for r in result["ours"])
+    if trained:
+        lines.append(f"- training time of the runs: {trained / 60:.1f} min, summed over runs (a run reused from "
+                     "--work-dir counts the time it took when trained; with --jobs N, N ran at once)")
     lines += [f"- {k}: {v}" for k, v in result["settings"].items()]
     if result.get("quick"):
         lines += ["", "**Quick mode**: a tiny pipeline check, not a reproduction; the numbers mean nothing."]

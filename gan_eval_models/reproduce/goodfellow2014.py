@@ -60,12 +60,13 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     results, seconds = [], []
     for seed in seed_list:
         log(f"{NAME}: gan2014 / seed {seed}", quiet)
-        samples, _, secs = train_and_sample(work_dir, f"gan2014-mnist-s{seed}", plan["n_samples"],
+        samples, summary, secs = train_and_sample(work_dir, f"gan2014-mnist-s{seed}", plan["n_samples"],
                                             sample_seed=1000 + seed, quiet=quiet, **runs[f"gan2014-mnist-s{seed}"])
         r = parzen_protocol(_unit(samples), validation, test, **protocol)
         log(f"  Parzen LL {r['mean']:.1f} ± {r['sem']:.1f} (sigma {r['sigma']:.3f})", quiet)
         results.append(r)
         seconds.append(secs)
+        hp = summary.get("hyperparameters", {})
         if first_samples is None:
             first_samples = np.asarray(samples)
             curves["Adversarial nets (ours)"] = r
@@ -91,7 +92,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "seeds": seed_list,
         "settings": {
             "training steps per run": plan["steps"],
-            "model": "gan2014 (G 100-1200-1200-784 ReLU/sigmoid, D maxout 240x5 x2, SGD lr 0.1, batch 100)",
+            "model": "gan2014 (G 100-1200-1200-784 ReLU/sigmoid, D maxout 240x5 x2 with dropout)",
+            "training": _recipe(hp),
             "training data": "MNIST train[0:50000]",
             "Parzen centres": f"{plan['n_samples']:,} generated samples, pixels in [0, 1]",
             "sigma grid": "logspace(-1, 0, 10), chosen on validation",
@@ -109,6 +111,21 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     md_path, json_path = write_result(out, result, markdown(result))
     result["files"] = [str(md_path), str(json_path)] + [str(out / p) for p in plots]
     return result
+
+
+def _recipe(hp):
+    """One line of the resolved training hyperparameters of a run."""
+    if not hp:
+        return "unknown"
+    opt = f"{hp.get('optimizer')} G lr {hp.get('lr')}, D lr {hp.get('d_lr', hp.get('lr'))}"
+    if hp.get("betas"):
+        opt += f", betas {tuple(hp['betas'])}"
+    if hp.get("momentum"):
+        opt += f", momentum {hp['momentum']}" + (" with mnist.yaml's schedule" if hp.get("schedule") else "")
+    line = f"{opt}; batch {hp.get('batch_size')}; {hp.get('loss')} loss; {hp.get('update')} updates"
+    if hp.get("ema"):
+        line += f"; samples from the weight average (decay {hp['ema']})"
+    return line
 
 
 def _row(label, results, seconds):
