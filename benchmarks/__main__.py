@@ -2,7 +2,8 @@
 
 Every module ``benchmarks/bench_*.py`` is a task. Each runs as ``python -m benchmarks.bench_NAME``
 in its own process (its peak memory and thread pools are its own), prints its table and writes its
-section of ``benchmarks/RESULTS.md`` (machine, versions, load average, date). ``--quick`` runs small
+section of ``benchmarks/RESULTS.md`` (machine, versions, load average, date); a run of every task
+starts the file afresh, so all of its tables come from that run. ``--quick`` runs small
 problems as a smoke test and leaves RESULTS.md alone. Peers come from the ``bench`` extra:
 ``pip install -e ".[bench]"``.
 """
@@ -60,6 +61,11 @@ def main(argv=None):
         names = wanted
     failed = []
     root = HERE.parent
+    if not a.only and not a.quick:
+        # a full run writes RESULTS.md afresh, so that every table in it comes from this one run
+        (HERE / "RESULTS.md").write_text(
+            "# Benchmark results\n\nOne run of `python -m benchmarks` (tasks: " + ", ".join(names) + "), started "
+            + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ". Each section names its machine and load.\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     for name in names:
         cmd = command(name, a.quick)

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+from . import harness
+
 HEADING = "## Parzen (issue 4)"
 PAPER_GAN_LL = 225.0  # Goodfellow et al. 2014, Table 1, MNIST: 225 ± 2
 
@@ -126,20 +127,7 @@ def main(argv=None):
     text = "\n".join(lines)
     print(text)
     if not a.no_append:
-        write_section(text)
-
-
-def write_section(text):
-    """Put `text` under HEADING in RESULTS.md, replacing this benchmark's earlier section only."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    section = f"{HEADING}\n\n{text}\n"
-    start = old.find(HEADING + "\n")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = old.find("\n## ", start + len(HEADING))
-        new = old[:start] + section + ("" if nxt < 0 else "\n" + old[nxt + 1:])
-    RESULTS.write_text(new)
+        harness.write_section(HEADING, text)
 
 
 if __name__ == "__main__":

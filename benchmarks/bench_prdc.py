@@ -12,12 +12,8 @@ import multiprocessing as mp
 import os
 import resource
 import time
-from pathlib import Path
 
 from .machine import describe_machine
-
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
 
 def _rss_mib():
     with open("/proc/self/statm") as f:
@@ -47,12 +43,10 @@ def measure(target, *args):
 
 
 def append_results(title, lines):
-    text = "\n".join(lines) + "\n"
-    heading = "## PRDC and KID (issue 3)"
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if heading not in old:
-        old = old.rstrip("\n") + f"\n\n{heading}\n"
-    RESULTS.write_text(old.rstrip("\n") + f"\n\n### {title}\n\n" + text)
+    """Put the table under its own ``## title`` section of RESULTS.md (replacing an earlier run's)."""
+    from .harness import write_section
+
+    write_section(f"## {title}", "\n".join(lines))
 
 
 def features(n, dim, seed=0, latent=32, noise=0.3, chunk=1000):
