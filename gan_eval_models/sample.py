@@ -22,8 +22,11 @@ from .train import TrainConfig, resolve_device
 DEFAULT_BATCH_SIZE = 500
 
 
-def load_generator(run_dir, device=None):
-    """(generator in eval mode, TrainConfig) of the run in `run_dir`, from its latest checkpoint."""
+def load_generator(run_dir, device=None, average=True):
+    """(generator in eval mode, TrainConfig) of the run in `run_dir`, from its latest checkpoint.
+
+    average: the moving average of G's weights when the run kept one (``ema``); False: the raw G.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise GanEvalError(f"{run_dir}: no such run folder")
@@ -36,24 +39,25 @@ def load_generator(run_dir, device=None):
     G, _ = build_models(cfg.model, cfg.spec(), hp["latent_dim"], hp["latent"], hp["width"], cfg.pack, cfg.minibatch_disc)
     try:
         # the moving average of G's weights when the run kept one (TrainConfig.ema)
-        G.load_state_dict(state.get("generator_ema") or state["generator"])
+        G.load_state_dict((average and state.get("generator_ema")) or state["generator"])
     except RuntimeError as e:
         raise GanEvalError(f"{run_dir}: checkpoint does not match its config.json ({e})") from None
     return G.to(dev).eval(), cfg
 
 
-def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_BATCH_SIZE, labels=None):
+def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_BATCH_SIZE, labels=None, average=True):
     """Draw `n` samples from the run in `run_dir`.
 
     truncation: ψ > 0 resamples latent components with |z| > ψ (see :mod:`models.latent`).
     labels: class of each sample for class-conditional models (AC-GAN); default uniform.
+    average: sample from the moving average of G's weights when the run kept one (default).
     Returns uint8 (n, H, W, C) for image datasets, float64 (n, 2) for 2-D data.
     """
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise GanEvalError(f"n must be a positive integer, got {n!r}")
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise GanEvalError(f"batch_size must be a positive integer, got {batch_size!r}")
-    G, cfg = load_generator(run_dir, device)
+    G, cfg = load_generator(run_dir, device, average)
     if labels is not None:
         if not G.n_classes:
             raise GanEvalError(f"{cfg.model} is not class-conditional; labels do not apply")

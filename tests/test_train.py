@@ -223,6 +223,8 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     assert any(not torch.equal(g[k], avg[k]) for k in g if g[k].is_floating_point())
     G, _ = load_generator(out)
     assert all(torch.equal(G.state_dict()[k], avg[k]) for k in avg)
+    raw, _ = load_generator(out, average=False)
+    assert all(torch.equal(raw.state_dict()[k], g[k]) for k in g)
     # the average of step 1's and step 2's weights, after the initial copy: (w0/2 + w1/2)/2 + w2/2
     train(ring_cfg(tmp_path / "one", ema=0.5, steps=1, checkpoint_every=1))
     one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)

@@ -45,7 +45,7 @@ VARIANTS = [  # (row label, run-folder slug, TrainConfig options)
 ]
 DATASETS = ("ring", "grid")
 
-FULL = {"steps": 3000, "n_samples": 2500, "seeds": 3}
+FULL = {"steps": 2000, "n_samples": 2500, "seeds": 3}
 QUICK = {"steps": 20, "n_samples": 200, "seeds": 1}
 
 # Published rows. PacGAN: Lin, Khetan, Fanti & Oh, "PacGAN: The power of two samples in generative
