@@ -321,7 +321,10 @@ def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(folders, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "gan_eval", "hype", "serve", str(folders / "real"), str(folders / "fake"),
            "--session", str(tmp_path / "s"), "--n", "4", "--port", "0"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A shell's background job starts with SIGINT ignored, and Python then installs no Ctrl-C
+    # handler; give the server the default disposition, as a terminal would.
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = p.stdout.readline()
         assert line.startswith("HYPE rating page: http://127.0.0.1:"), line

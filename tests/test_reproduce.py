@@ -82,8 +82,11 @@ def test_missing_mnist_folder_exits_2(tmp_path, capsys):
     assert err.startswith("error:") or "does not exist" in err
 
 
-def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path):
-    """`--jobs 2` trains runs in spawned worker processes; each run must end as when trained alone."""
+def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path, one_thread):
+    """`--jobs 2` trains runs in spawned worker processes; each run must end as when trained alone.
+
+    Workers use one torch thread, so the run alone does too: CPU reductions with another thread
+    count may differ in the last bits."""
     import torch
 
     from gan_eval_models.reproduce.common import ensure_trained, train_runs
