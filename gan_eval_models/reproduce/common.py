@@ -1,6 +1,6 @@
 """What every reproduced table shares: training a run, summary statistics, the writer, plots.
 
-A table module builds a result dict (see :func:`write_result`) and this module turns it into
+A table module builds a result dict and :func:`finish` (through :func:`write_result`) turns it into
 ``TABLE.md`` and ``TABLE.json`` in the output folder. Plots use matplotlib's Agg backend.
 """
 
@@ -167,6 +167,17 @@ def write_result(out_dir, result, markdown):
     json_path.write_text(json.dumps(result, indent=2, default=_plain, allow_nan=False) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
     return md_path, json_path
+
+
+def finish(out, result, markdown, start, cpu_start, device=None):
+    """Complete a table's `result` and write it: wall and CPU time since `start`/`cpu_start`, the
+    environment, then ``TABLE.md`` (``markdown(result)``) and ``TABLE.json``; lists the files
+    written (with the plots) under ``result["files"]`` and returns `result`."""
+    result.update(wall_time_s=round(time.time() - start, 1), cpu_time_s=round(time.process_time() - cpu_start, 1),
+                  environment=environment(device))
+    md_path, json_path = write_result(out, result, markdown(result))
+    result["files"] = [str(md_path), str(json_path)] + [str(Path(out) / p) for p in result["plots"]]
+    return result
 
 
 def prepare_out(out_dir):

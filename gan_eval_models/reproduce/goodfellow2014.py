@@ -15,8 +15,8 @@ import numpy as np
 from gan_eval.metrics.parzen import parzen_protocol
 from gan_eval_models.datasets.mnist import load_mnist
 
-from .common import (check_finite, environment, log, markdown_table, mean_std, prepare_out, pyplot,
-                     save_sample_grids, settings_markdown, train_and_sample, train_runs, write_result)
+from .common import (finish, log, markdown_table, mean_std, prepare_out, pyplot, save_sample_grids,
+                     settings_markdown, train_and_sample, train_runs)
 
 NAME = "goodfellow2014"
 TITLE = "Parzen window log-likelihood on MNIST (Goodfellow et al. 2014, Table 1)"
@@ -103,14 +103,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "ours": rows,
         "published": PUBLISHED,
         "plots": plots,
-        "wall_time_s": round(time.time() - start, 1),
-        "cpu_time_s": round(time.process_time() - cpu_start, 1),
-        "environment": environment(device),
     }
-    check_finite(result)
-    md_path, json_path = write_result(out, result, markdown(result))
-    result["files"] = [str(md_path), str(json_path)] + [str(out / p) for p in plots]
-    return result
+    return finish(out, result, markdown, start, cpu_start, device)
 
 
 def _recipe(hp):

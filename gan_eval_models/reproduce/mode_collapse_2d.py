@@ -30,8 +30,8 @@ import torch
 from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
-from .common import (check_finite, environment, log, markdown_table, mean_std, pm, prepare_out, pyplot,
-                     settings_markdown, train_and_sample, train_runs, write_result)
+from .common import (finish, log, markdown_table, mean_std, pm, prepare_out, pyplot, settings_markdown,
+                     train_and_sample, train_runs)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -137,15 +137,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "ours": rows,
         "published": PUBLISHED,
         "plots": plots,
-        "wall_time_s": round(time.time() - start, 1),
-        "cpu_time_s": round(time.process_time() - cpu_start, 1),
-        "environment": environment(device),
     }
-    check_finite(result)
-    md = markdown(result)
-    md_path, json_path = write_result(out, result, md)
-    result["files"] = [str(md_path), str(json_path)] + [str(out / p) for p in plots]
-    return result
+    return finish(out, result, markdown, start, cpu_start, device)
 
 
 def _row(dataset, label, results, seconds):

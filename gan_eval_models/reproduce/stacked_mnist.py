@@ -18,8 +18,8 @@ from gan_eval.metrics.modes import stacked_mnist_modes
 from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
-from .common import (check_finite, environment, log, markdown_table, mean_std, pm, prepare_out, pyplot,
-                     save_sample_grids, settings_markdown, train_and_sample, train_runs, write_result)
+from .common import (finish, log, markdown_table, mean_std, pm, prepare_out, pyplot, save_sample_grids,
+                     settings_markdown, train_and_sample, train_runs)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2)"
@@ -99,14 +99,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "ours": rows,
         "published": PUBLISHED,
         "plots": plots,
-        "wall_time_s": round(time.time() - start, 1),
-        "cpu_time_s": round(time.process_time() - cpu_start, 1),
-        "environment": environment(device),
     }
-    check_finite(result)
-    md_path, json_path = write_result(out, result, markdown(result))
-    result["files"] = [str(md_path), str(json_path)] + [str(out / p) for p in plots]
-    return result
+    return finish(out, result, markdown, start, cpu_start, device)
 
 
 def _row(label, results, seconds):
