@@ -180,10 +180,7 @@ def main(argv=None):
         worst = max(agree.values())
         lines.append(f"- Features agree within {worst:.1e} relative (goal ≤1e-4: **{'met' if worst <= 1e-4 else 'not met'}**).")
     lines += ["", harness.load_note(machine)]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_append:
-        harness.write_section(HEADING, text)
+    harness.report(HEADING, lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -149,10 +149,7 @@ def main(argv=None):
     lines.append("- Where gan_eval's time goes (CPU s): " + ", ".join(
         f"{k} {v:.2f} ({100 * v / total:.0f}%)" for k, v in steps.items()) + ".")
     lines += ["", harness.load_note(machine)]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_append:
-        harness.write_section(HEADING, text)
+    harness.report(HEADING, lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Prints a markdown table and appends it to ``benchmarks/RESULTS.md``.
 
 import argparse
 
-from .bench_prdc import append_results, measure
+from . import harness
+from .bench_prdc import measure
 from .machine import describe_machine
 
 SUBSETS, SUBSET_SIZE = 100, 1000
@@ -129,9 +130,7 @@ def main(argv=None):
         lines.append(f"| {labels[name]} | {r['seconds']:.1f} | {r['peak_mib']:.0f} | {r['work_mib']:.0f} | "
                      f"{mean:.6f} | {std:.6f} |")
     lines += [""] + agreement(a.n, a.dim, ours_mean, {n: runs[n]["value"][0] for n in names[2:]})
-    print("\n".join(lines))
-    if not a.no_append:
-        append_results(f"KID, {a.n} x {a.n} x {a.dim}", lines)
+    harness.report(f"## KID, {a.n} x {a.n} x {a.dim}", lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def children_uss_mib():
 
 
 def extraction(path, n_images, weights, batch_size=50):
-    """Runs in a fresh process (see `in_child`), so its memory is the extraction's alone."""
+    """Runs in a fresh process (see `harness.in_child`), so its memory is the extraction's alone."""
     from gan_eval.features.extract import iter_features, load_network
     from gan_eval.inputs import open_input
     from gan_eval.stats import Statistics
@@ -83,23 +83,6 @@ def extraction(path, n_images, weights, batch_size=50):
     return {"start": r_start, "model": baseline - r_start, "baseline": baseline, "peak": rss.max(),
             "after_first": rss[0], "slope_kib_per_1000": slope * 1024 * 1000, "seconds": seconds,
             "count": stats.count, "children": peak_children}
-
-
-def _child(fn, args, queue):
-    queue.put(fn(*args))
-
-
-def in_child(fn, *args):
-    """``fn(*args)`` in a spawned process; its result."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, args, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out
 
 
 def knn(n, dim, seed=0):
@@ -136,9 +119,9 @@ def main(argv=None):
     npy = tmp / "images.npy"
     write_images(npy, N_IMAGES)
     weights, weights_desc = harness.pt_inception_weights(tmp)
-    e = in_child(extraction, npy, a.images, weights)
+    e = harness.in_child(extraction, npy, a.images, weights)
     npy.unlink()
-    k = in_child(knn, a.knn, a.dim)
+    k = harness.in_child(knn, a.knn, a.dim)
     growth_100k = e["slope_kib_per_1000"] * N_IMAGES / 1000 / 1024  # MiB
     beyond = e["peak"] - e["baseline"]
     lines = [
@@ -170,10 +153,7 @@ def main(argv=None):
         + ", ".join(f"{key} {val:.4f}" for key, val in k["result"].items()) + ".",
     ]
     lines += ["", harness.load_note(machine)]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_append:
-        harness.write_section(HEADING, text)
+    harness.report(HEADING, lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -124,10 +124,7 @@ def main(argv=None):
         "generative models\", ICLR 2016, §3.2) found the same for true MNIST samples under this protocol, and "
         "k-means centres beating them, one of their arguments against Parzen estimates.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not a.no_append:
-        harness.write_section(HEADING, text)
+    harness.report(HEADING, lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -8,45 +8,26 @@ Prints a markdown table and appends it to ``benchmarks/RESULTS.md``.
 """
 
 import argparse
-import multiprocessing as mp
-import os
 import resource
 import time
 
+from . import harness
 from .machine import describe_machine
 
-def _rss_mib():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _child(target, args, queue):
+def _timed(target, args):
     setup, call = target(*args)
     data = setup()
-    before = _rss_mib()
+    before = harness.rss_mib()
     t0 = time.perf_counter()
     value = call(data)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    queue.put({"seconds": seconds, "peak_mib": peak, "work_mib": peak - before, "value": value})
+    return {"seconds": seconds, "peak_mib": peak, "work_mib": peak - before, "value": value}
 
 
 def measure(target, *args):
     """Run ``target(*args) -> (setup, call)`` in a spawned child; time ``call(setup())``."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, args, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out
-
-
-def append_results(title, lines):
-    """Put the table under its own ``## title`` section of RESULTS.md (replacing an earlier run's)."""
-    from .harness import write_section
-
-    write_section(f"## {title}", "\n".join(lines))
+    return harness.in_child(_timed, target, args)
 
 
 def features(n, dim, seed=0, latent=32, noise=0.3, chunk=1000):
@@ -120,9 +101,7 @@ def main(argv=None):
         )
     same = all(runs[n]["value"] == ref["value"] for n in names)
     lines += ["", f"All four values identical to prdc's: {'yes' if same else 'no'}."]
-    print("\n".join(lines))
-    if not a.no_append:
-        append_results(f"PRDC, {a.n} x {a.n} x {a.dim}", lines)
+    harness.report(f"## PRDC, {a.n} x {a.n} x {a.dim}", lines, not a.no_append)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,31 @@ def load_note(machine):
     return HIGH_LOAD_NOTE if start > (os.cpu_count() or 1) else ""
 
 
+def _call_in_child(fn, args, queue):
+    queue.put(fn(*args))
+
+
+def in_child(fn, *args):
+    """``fn(*args)`` in a spawned process, so its memory and thread pools are its own; its result."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_call_in_child, args=(fn, args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def report(heading, lines, append):
+    """Print a task's section; with `append`, also put it under `heading` in RESULTS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if append:
+        write_section(heading, text)
+
+
 def load_line():
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
