@@ -80,7 +80,14 @@ def agreement(n, dim, ours_mean, others, seeds=8, check_subsets=5):
     means = [ours_mean] + [kernel_inception_distance(f1, f2, subsets=SUBSETS, subset_size=SUBSET_SIZE,
                                                      seed=s)["mean"] for s in range(1, seeds)]
     spread = float(np.std(means, ddof=1))
-    diffs = ", ".join(f"{name} {(m - ours_mean) / spread:+.1f}" for name, m in others.items())
+    if spread > 0:
+        diffs = ", ".join(f"{name} {(m - ours_mean) / spread:+.1f}" for name, m in others.items())
+        first = (f"gan_eval's mean over seeds 0-{seeds - 1}: {np.mean(means):.6f}, standard deviation {spread:.6f}; the "
+                 f"other means differ from ours (seed 0) by {diffs} of those standard deviations.")
+    else:  # subsets as large as the sets: every seed draws the same ones
+        diffs = ", ".join(f"{name} {(m - ours_mean) / abs(ours_mean):+.1e}" for name, m in others.items())
+        first = (f"gan_eval's mean is {ours_mean:.6f} for every seed (each subset is the whole set); the other means "
+                 f"differ from it by a relative {diffs}.")
     ours = kernel_inception_distance(f1, f2, subsets=check_subsets, subset_size=SUBSET_SIZE)["values"]
     rel = {"torch-fidelity": [], "torchmetrics": []}
     for v, (i, j) in zip(ours, subset_indices(n, n, check_subsets, SUBSET_SIZE)):
@@ -90,8 +97,7 @@ def agreement(n, dim, ours_mean, others, seeds=8, check_subsets=5):
         rel["torch-fidelity"].append(abs(tf - v) / abs(v))
         rel["torchmetrics"].append(abs(tm - v) / abs(v))
     return [
-        f"gan_eval's mean over seeds 0-{seeds - 1}: {np.mean(means):.6f}, standard deviation {spread:.6f}; the other "
-        f"means differ from ours (seed 0) by {diffs} of those standard deviations.",
+        first,
         f"On gan_eval's first {check_subsets} subsets, the float32 MMD code of torch-fidelity and torchmetrics gives "
         f"per-subset values within a relative {max(rel['torch-fidelity']):.1e} and {max(rel['torchmetrics']):.1e} "
         "of ours.",
