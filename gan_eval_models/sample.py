@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
 from .models import build_models
 from .monitor import generate, to_uint8
-from .train import TrainConfig, resolve_device
+from .train import TrainConfig
 
 DEFAULT_BATCH_SIZE = 500
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
@@ -173,18 +174,6 @@ class TrainConfig:
 def _int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise GanEvalError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def resolve_device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise GanEvalError(f"bad device {device!r} ({e})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanEvalError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def has_checkpoint(run_dir):
