@@ -7,16 +7,14 @@ archive itself (read without unpacking). Folder resolution: explicit ``data_dir`
 download (md5-checked archive from the Toronto site).
 """
 
-import os
 import pickle
 import tarfile
-from pathlib import Path
 
 import numpy as np
 
 from gan_eval.errors import GanEvalError
 
-from .download import check_hash, default_cache_dir, download
+from .download import check_hash, dataset_folder, download
 
 ARCHIVE = "cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -28,14 +26,7 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 def cifar10_dir(data_dir=None):
-    given = data_dir if data_dir is not None else os.environ.get(ENV) or None
-    if given is None:
-        return default_cache_dir() / "cifar10", True
-    folder = Path(given).expanduser()
-    if not folder.is_dir():
-        source = "data_dir" if data_dir is not None else f"env {ENV}"
-        raise GanEvalError(f"CIFAR-10 folder {folder} (from {source}) does not exist")
-    return folder, False
+    return dataset_folder(data_dir, ENV, "CIFAR-10", "cifar10")
 
 
 def _unpickle(data, name):

@@ -24,6 +24,19 @@ def default_cache_dir():
     return Path.home() / ".cache" / "gan_eval" / "data"
 
 
+def dataset_folder(data_dir, env, label, cache_name):
+    """(folder, whether it may be downloaded into) for a dataset: `data_dir`, else env `env`, else
+    the download cache ``default_cache_dir() / cache_name``. A folder given but missing is an error."""
+    given = data_dir if data_dir is not None else os.environ.get(env) or None
+    if given is None:
+        return default_cache_dir() / cache_name, True
+    folder = Path(given).expanduser()
+    if not folder.is_dir():
+        source = "data_dir" if data_dir is not None else f"env {env}"
+        raise GanEvalError(f"{label} folder {folder} (from {source}) does not exist")
+    return folder, False
+
+
 def file_hash(path, algorithm="md5"):
     """Hex digest of a file's bytes (md5 or sha256)."""
     h = hashlib.new(algorithm)

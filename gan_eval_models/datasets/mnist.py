@@ -6,7 +6,6 @@ folder is filled by download (from the usual mirrors, md5-checked); an explicit 
 already hold the files, and a missing or corrupt file raises GanEvalError naming it.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from gan_eval.errors import GanEvalError
 from gan_eval.idx import read_idx
 
-from .download import check_hash, default_cache_dir, download
+from .download import check_hash, dataset_folder, default_cache_dir, download
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -41,13 +40,9 @@ _verified = {}  # (path, size, mtime) of files whose md5 was checked in this pro
 
 def mnist_dir(data_dir=None):
     """The folder MNIST is read from (see the module docstring), and whether it may be downloaded into."""
-    given = data_dir if data_dir is not None else os.environ.get(ENV) or None
-    if given is None:
-        return default_cache_dir() / "mnist", True
-    folder = Path(given).expanduser()
-    if not folder.is_dir():
-        source = "data_dir" if data_dir is not None else f"env {ENV}"
-        raise GanEvalError(f"MNIST folder {folder} (from {source}) does not exist")
+    folder, may_download = dataset_folder(data_dir, ENV, "MNIST", "mnist")
+    if may_download:
+        return folder, True
     if not _holds_any(folder) and _holds_any(folder / "mnist"):
         folder = folder / "mnist"
     return folder, False
