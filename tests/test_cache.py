@@ -11,9 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
+from _cli import run_cli
 from _score_data import SMALL, copy_images, install_fake_net
 from gan_eval import cache
-from gan_eval.cli.main import main
 from gan_eval.evaluate import fid, score
 
 
@@ -30,13 +30,6 @@ def folders(tmp_path, fixtures_dir):
 @pytest.fixture
 def small_folders(tmp_path, fixtures_dir):
     return copy_images(fixtures_dir / "real", tmp_path / "a", 3), copy_images(fixtures_dir / "fake", tmp_path / "b", 3)
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def counted(net, fn, *args, **kwargs):

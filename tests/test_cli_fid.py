@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_eval.cli.main import main
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+from _cli import run_cli as run
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from gan_eval.cli.main import main
+from _cli import run_cli as run
 from gan_eval.idx import read_idx
-
-
-def run(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 def protocol_reference(centres, val, test, sigmas):

@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_eval.cli.main import main
+from _cli import run_cli as run
 
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def test_train_and_sample_ring(tmp_path, capsys):

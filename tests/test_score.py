@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
+from _cli import run_cli
 from _score_data import SMALL, SMALL_CLI, forbid_network, use_warm_cache, warm
 from gan_eval import GanEvalError, score
-from gan_eval.cli.main import main
 
 METRIC_KEYS = ("fid", "is", "is_real", "kid", "precision", "recall", "density", "coverage")
 
@@ -30,13 +30,6 @@ def warm_cache(warm_state, tmp_path, monkeypatch):
 
 def cached_features(warm_state):
     return warm_state["features"]
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def test_api_reports_every_metric(warm_state, random_weights):
