@@ -54,6 +54,10 @@ def test_quick_reproduction(table, tmp_path, mnist_dir, capsys):
     assert "Quick mode" in md and "## Settings" in md
     for plot in result["plots"]:
         assert (out / plot).stat().st_size > 1000
+    if table == "goodfellow2014":  # the trainer's validation curve (quick: every 10 of 20 steps) reaches the table
+        curve = result["ours"][0]["per_seed"][0]["validation_curve"]
+        assert [step for step, _ in curve] == [10, 20]
+        assert "Validation Parzen LL logged during training" in md
     if as_json:
         summary = json.loads(printed.out)
         assert summary["table"] == table and summary["files"]
