@@ -101,7 +101,7 @@ def growth_per_1000(counts, rss):
     """
     q = len(counts) // 4
     if q < 2:
-        return 0.0
+        return None  # under 8 batches: no estimate
     second, last = slice(q, 2 * q), slice(len(counts) - q, len(counts))
     span = np.median(counts[last]) - np.median(counts[second])
     return float((np.median(rss[last]) - np.median(rss[second])) / span * 1000)
@@ -144,8 +144,12 @@ def main(argv=None):
     e = harness.in_child(extraction, npy, a.images, weights)
     npy.unlink()
     k = harness.in_child(knn, a.knn, a.dim)
-    growth_100k = e["growth_per_1000"] * (N_IMAGES - e["count"]) / 1000  # MiB, for the images not run
+    g = e["growth_per_1000"]
+    growth_100k = None if g is None else g * (N_IMAGES - e["count"]) / 1000  # MiB, for the images not run
+    fmt = (lambda v, spec: "n/a (under 8 batches)" if v is None else format(v, spec))
     beyond = e["peak"] - e["baseline"]
+    verdict = ("no verdict: too few images to estimate growth" if growth_100k is None else
+               "met" if beyond + e["children"] + max(growth_100k, 0) < 2000 else "not met")
     lines = [
         f"{machine}; load average at end {harness.load_line()}. Command: `python -m benchmarks.bench_memory "
         f"--images {a.images} --knn {a.knn} --dim {a.dim}`.", "",
@@ -160,13 +164,14 @@ def main(argv=None):
         f"| peak over {e['count']:,} images | {e['peak']:.0f} |",
         f"| peak above the baseline | **{beyond:.0f}** |",
         f"| growth per 1,000 images (median of the last quarter of batches minus the second) | "
-        f"{e['growth_per_1000']:.1f} |",
-        f"| that growth extrapolated over the {N_IMAGES - e['count']:,} images not run | {growth_100k:.0f} |", "",
+        f"{fmt(g, '.1f')} |",
+        f"| that growth extrapolated over the {N_IMAGES - e['count']:,} images not run | {fmt(growth_100k, '.0f')} |", "",
         f"The DataLoader worker's own memory (unique set size: copy-on-write pages of the forked process and up to "
         f"4 prefetched batches of 50 x 3 x 299 x 299 float32, 51 MiB each) peaked at {e['children']:.0f} MiB. "
         f"Beyond the model: {beyond:.0f} + {e['children']:.0f} = {beyond + e['children']:.0f} MiB, plus "
-        f"{max(growth_100k, 0):.0f} MiB of extrapolated growth. Goal: under 2 GB resident beyond the "
-        f"model for 100,000 images: **{'met' if beyond + e['children'] + max(growth_100k, 0) < 2000 else 'not met'}** "
+        + ("no estimate of growth." if growth_100k is None else f"{max(growth_100k, 0):.0f} MiB of extrapolated growth.") +
+        f" Goal: under 2 GB resident beyond the "
+        f"model for 100,000 images: **{verdict}** "
         f"— measured on {e['count']:,} of them and extrapolated (the statistics are O(d²) whatever N); the full "
         "100,000 were not run (hours on 2 cores).", "",
         f"**k-NN metrics.** `gan_eval.metrics.prdc.prdc` (precision/recall k = 3, density/coverage k = 5) on "
