@@ -464,9 +464,14 @@ def _truncate_log(path, step):
     ckpt.atomic_write_bytes(path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
 
 
-def _last_metrics(path):
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    return next((r["metrics"] for r in reversed(rows) if "metrics" in r), {})
+def read_log(run_dir):
+    """The rows of a run's log.jsonl, oldest first ([] when there is none yet)."""
+    path = Path(run_dir) / LOG
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _last_metrics(run_dir):
+    return next((r["metrics"] for r in reversed(read_log(run_dir)) if "metrics" in r), {})
 
 
 class _Log:
@@ -519,7 +524,7 @@ def _loop(run, started):
     t0 = time.perf_counter()
     base_elapsed = run.elapsed
     if run.step >= cfg.steps:  # resuming a finished run: report its last evaluation
-        metrics = _last_metrics(run.dir / LOG)
+        metrics = _last_metrics(run.dir)
     try:
         while run.step < cfg.steps:
             d, g = run.train_step()

@@ -8,7 +8,6 @@ test images ± its standard error (:func:`gan_eval.metrics.parzen.parzen_protoco
 code). A sanity row scores 10,000 real training images as the "samples" under the same protocol.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from gan_eval.metrics.parzen import parzen_protocol
 from gan_eval_models.datasets.mnist import load_mnist
+from gan_eval_models.train import read_log
 
 from .common import (finish, log, markdown_table, mean_std, prepare_out, pyplot, save_sample_grids,
                      settings_markdown, train_and_sample, train_runs)
@@ -71,7 +71,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
                                             sample_seed=1000 + seed, quiet=quiet, **runs[f"gan2014-mnist-s{seed}"])
         r = parzen_protocol(_unit(samples), validation, test, **protocol)
         log(f"  Parzen LL {r['mean']:.1f} ± {r['sem']:.1f} (sigma {r['sigma']:.3f})", quiet)
-        r["curve"] = _validation_curve(Path(work_dir) / f"gan2014-mnist-s{seed}" / "log.jsonl")
+        r["curve"] = _validation_curve(Path(work_dir) / f"gan2014-mnist-s{seed}")
         results.append(r)
         seconds.append(secs)
         hp = summary.get("hyperparameters", {})
@@ -132,10 +132,9 @@ def _recipe(hp):
     return line
 
 
-def _validation_curve(log_path):
+def _validation_curve(run_dir):
     """[(step, validation Parzen LL)] that the trainer logged (see ``monitor``), oldest first."""
-    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] if log_path.exists() else []
-    return [[r["step"], round(r["metrics"]["parzen_ll_val"], 2)] for r in rows
+    return [[r["step"], round(r["metrics"]["parzen_ll_val"], 2)] for r in read_log(run_dir)
             if "parzen_ll_val" in r.get("metrics", {})]
 
 
