@@ -61,6 +61,28 @@ def test_folding_matches_batch_norm_in_float64():
         assert rel_err(out[name], ref[name]) <= 1e-10, name
 
 
+def test_pool_branches_convolve_first_and_batches_run_in_chunks():
+    """The rewrites beyond folding: 1x1 convolution before the average pool in the eight
+    average-pooling branches (Mixed_7c max-pools and keeps pool-then-convolve), and CPU batches
+    larger than CPU_CHUNK split and put back in order. Checked in float64 against the plain
+    network, image by image through a batch of 2 * CPU_CHUNK + 3."""
+    m64 = _random_network(2)
+    net = fuse(m64)
+    pooled = [name for name, m in net.named_modules() if isinstance(m, fused_mod.ConvPoolReLU)]
+    assert len(pooled) == 8 and "net.Mixed_7c.branch_pool" not in pooled
+    assert isinstance(net.net.Mixed_7b.pool, torch.nn.Identity)
+    assert not isinstance(net.net.Mixed_7c.pool, torch.nn.Identity)
+    n = 2 * fused_mod.CPU_CHUNK + 3
+    x = torch.rand(n, 3, 75, 75, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2 - 1
+    with torch.inference_mode():
+        ref, out = m64(x, outputs=OUTPUTS), net(x, outputs=OUTPUTS)
+    for name in OUTPUTS:
+        assert out[name].shape == ref[name].shape == (n, ref[name].shape[1])
+        assert rel_err(out[name], ref[name]) <= 1e-10, name
+    # neighbouring images differ by far more than the tolerance, so swapped rows would fail above
+    assert rel_err(ref["pool3"][1:], ref["pool3"][:-1]) > 1e-8
+
+
 def test_single_layer_fold_formula():
     """w' = w·γ/√(var+ε), b' = β − mean·γ/√(var+ε), written out against BatchNorm2d's own forward."""
     gen = torch.Generator().manual_seed(1)
@@ -80,7 +102,7 @@ def test_float32_features_within_1e5_of_unfused(torchscript_weights):
     """Reference weights, float32 on CPU: the fused network (oneDNN path and plain path) vs the plain one."""
     model = _load(torchscript_weights).model
     net = fuse(model).to(memory_format=torch.channels_last)
-    x = torch.rand(4, 3, 299, 299, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    x = torch.rand(fused_mod.CPU_CHUNK + 2, 3, 299, 299, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.inference_mode():
         ref = model(x)["pool3"]
         fast = net(x.contiguous(memory_format=torch.channels_last))["pool3"]

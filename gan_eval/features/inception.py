@@ -34,8 +34,18 @@ class BasicConv2d(nn.Module):
         return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
-def _avg_pool_no_pad(x):
-    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+class AvgPool3x3(nn.Module):
+    """3 x 3 average pool, stride 1, that ignores the padding (the TF graph's SAME pooling)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+
+class MaxPool3x3(nn.Module):
+    """3 x 3 max pool, stride 1, padded: the pool branch of the last E block."""
+
+    def forward(self, x):
+        return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
 
 
 class InceptionA(nn.Module):
@@ -47,6 +57,7 @@ class InceptionA(nn.Module):
         self.branch3x3dbl_1 = BasicConv2d(c_in, 64, 1)
         self.branch3x3dbl_2 = BasicConv2d(64, 96, 3, padding=1)
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, padding=1)
+        self.pool = AvgPool3x3()
         self.branch_pool = BasicConv2d(c_in, pool_features, 1)
 
     def forward(self, x):
@@ -54,7 +65,7 @@ class InceptionA(nn.Module):
             self.branch1x1(x),
             self.branch5x5_2(self.branch5x5_1(x)),
             self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_pool_no_pad(x)),
+            self.branch_pool(self.pool(x)),
         ], 1)
 
 
@@ -86,6 +97,7 @@ class InceptionC(nn.Module):
         self.branch7x7dbl_3 = BasicConv2d(c7, c7, (1, 7), padding=(0, 3))
         self.branch7x7dbl_4 = BasicConv2d(c7, c7, (7, 1), padding=(3, 0))
         self.branch7x7dbl_5 = BasicConv2d(c7, 192, (1, 7), padding=(0, 3))
+        self.pool = AvgPool3x3()
         self.branch_pool = BasicConv2d(c_in, 192, 1)
 
     def forward(self, x):
@@ -93,7 +105,7 @@ class InceptionC(nn.Module):
         bd = self.branch7x7dbl_1(x)
         for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
             bd = layer(bd)
-        return torch.cat([self.branch1x1(x), b7, bd, self.branch_pool(_avg_pool_no_pad(x))], 1)
+        return torch.cat([self.branch1x1(x), b7, bd, self.branch_pool(self.pool(x))], 1)
 
 
 class InceptionD(nn.Module):
@@ -126,6 +138,7 @@ class InceptionE(nn.Module):
         self.branch3x3dbl_2 = BasicConv2d(448, 384, 3, padding=1)
         self.branch3x3dbl_3a = BasicConv2d(384, 384, (1, 3), padding=(0, 1))
         self.branch3x3dbl_3b = BasicConv2d(384, 384, (3, 1), padding=(1, 0))
+        self.pool = MaxPool3x3() if max_pool else AvgPool3x3()
         self.branch_pool = BasicConv2d(c_in, 192, 1)
 
     def forward(self, x):
@@ -133,11 +146,7 @@ class InceptionE(nn.Module):
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
         bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         bd = torch.cat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], 1)
-        if self.max_pool:
-            pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
-        else:
-            pooled = _avg_pool_no_pad(x)
-        return torch.cat([self.branch1x1(x), b3, bd, self.branch_pool(pooled)], 1)
+        return torch.cat([self.branch1x1(x), b3, bd, self.branch_pool(self.pool(x))], 1)
 
 
 class FIDInceptionV3(nn.Module):
