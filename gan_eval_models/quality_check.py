@@ -40,7 +40,7 @@ from gan_eval.metrics.parzen import parzen_protocol
 from . import checkpoint as ckpt
 from .datasets import get_dataset
 from .sample import sample
-from .train import MNIST_TRAIN, TrainConfig, train
+from .train import LOG, MNIST_TRAIN, TrainConfig, read_log, train
 
 DEFAULT_STEPS = {"ring": 10_000, "mnist": 45_000}
 RING_MIN_MODES = 6
@@ -50,7 +50,9 @@ MNIST_MIN_LL = 200.0
 def _train(cfg, args):
     """Train (or, with --evaluate-only, just read the run's last logged losses); returns (summary, seconds)."""
     if args.evaluate_only:
-        rows = [json.loads(line) for line in open(f"{args.out}/log.jsonl") if "d_loss" in line]
+        if not (Path(args.out) / LOG).is_file():
+            sys.exit(f"quality_check: no {LOG} in {args.out}; --evaluate-only scores a run that exists")
+        rows = [r for r in read_log(args.out) if "d_loss" in r]
         last = rows[-1] if rows else {}
         return {"final": {k: last.get(k) for k in ("d_loss", "g_loss")}, "steps": last.get("step"),
                 "train_time_total_s": last.get("elapsed_s")}, 0.0
