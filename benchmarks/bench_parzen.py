@@ -24,7 +24,6 @@ import datetime
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,7 +48,7 @@ def machine():
 def mnist():
     from gan_eval.idx import read_idx
 
-    folder = Path(os.environ.get("GAN_EVAL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    folder = harness.mnist_dir()
     train = read_idx(folder / "train-images-idx3-ubyte.gz").reshape(-1, 784)
     test = read_idx(folder / "t10k-images-idx3-ubyte.gz").reshape(-1, 784)
     return train, test

@@ -17,8 +17,6 @@ real `--precision tf32`.
 """
 
 import argparse
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +24,6 @@ import torch
 from . import harness
 
 HEADING = "## Reduced precision: tf32 and bf16 against fp32 (issue 7)"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def round_to_tf32(t):
@@ -69,7 +66,7 @@ def emulated_features(images, loaded, resize, batch_size=25):
 def mnist_pair(n):
     from gan_eval.idx import read_idx
 
-    folder = Path(os.environ.get("GAN_EVAL_DATA") or ROOT.parent / "shared" / "data" / "mnist")
+    folder = harness.mnist_dir()
     try:
         test = read_idx(folder / "t10k-images-idx3-ubyte.gz")[:n]
         train = read_idx(folder / "train-images-idx3-ubyte.gz")[:n]
@@ -87,6 +84,7 @@ def main(argv=None):
     ap.add_argument("--no-append", action="store_true", help="print only; do not touch RESULTS.md")
     a = ap.parse_args(argv)
 
+    import tempfile
     import warnings
 
     from gan_eval import extract_features
@@ -97,21 +95,13 @@ def main(argv=None):
 
     machine = harness.machine_line()
     dev = resolve_device(a.device)
-    if harness.SHARED_TORCHSCRIPT.is_file():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loaded = load(harness.SHARED_TORCHSCRIPT, quiet=True)
-        what = f"the shared TorchScript Inception ({harness.SHARED_TORCHSCRIPT.name})"
-    else:
-        import tempfile
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path, what = harness.pt_inception_weights(tmp)
+        loaded = load(path, quiet=True)
 
-        path, what = harness.pt_inception_weights(tempfile.mkdtemp())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loaded = load(path, quiet=True)
-
-    pairs = {"fixtures, 20 vs 20 (32x32 PNGs)": (load_images(ROOT / "data/fixtures/real"),
-                                                  load_images(ROOT / "data/fixtures/fake"))}
+    pairs = {"fixtures, 20 vs 20 (32x32 PNGs)": (load_images(harness.ROOT / "data/fixtures/real"),
+                                                  load_images(harness.ROOT / "data/fixtures/fake"))}
     if not a.quick:
         m = mnist_pair(a.n)
         if m is not None:

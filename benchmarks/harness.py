@@ -24,6 +24,11 @@ SHARED_TORCHSCRIPT = Path(os.environ.get("GAN_EVAL_SHARED", ROOT.parent / "share
 GFLOP_PER_IMAGE = 11.4  # Inception-v3 at 299 x 299: ~5.7 G multiply-adds
 
 
+def mnist_dir():
+    """The MNIST folder: ``$GAN_EVAL_DATA``, else ``../shared/data/mnist`` beside the checkout."""
+    return Path(os.environ.get("GAN_EVAL_DATA") or ROOT.parent / "shared" / "data" / "mnist")
+
+
 def rss_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -78,11 +78,15 @@ class ConvPoolReLU(ConvReLU):
 
     activation = "none"
 
+    def __init__(self, layer):
+        super().__init__(layer)
+        self.pool = AvgPool3x3()
+
     def forward(self, x):
         y = _onednn_conv(self, x) if _use_onednn(x) else None
         if y is None:
             y = self.conv(x)
-        return F.relu(F.avg_pool2d(y, kernel_size=3, stride=1, padding=1, count_include_pad=False), inplace=True)
+        return F.relu(self.pool(y), inplace=True)
 
 
 _ONEDNN = {"ok": torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")}

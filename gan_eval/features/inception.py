@@ -129,7 +129,6 @@ class InceptionE(nn.Module):
 
     def __init__(self, c_in, max_pool):
         super().__init__()
-        self.max_pool = max_pool
         self.branch1x1 = BasicConv2d(c_in, 320, 1)
         self.branch3x3_1 = BasicConv2d(c_in, 384, 1)
         self.branch3x3_2a = BasicConv2d(384, 384, (1, 3), padding=(0, 1))
@@ -140,6 +139,10 @@ class InceptionE(nn.Module):
         self.branch3x3dbl_3b = BasicConv2d(384, 384, (3, 1), padding=(1, 0))
         self.pool = MaxPool3x3() if max_pool else AvgPool3x3()
         self.branch_pool = BasicConv2d(c_in, 192, 1)
+
+    @property
+    def max_pool(self):
+        return isinstance(self.pool, MaxPool3x3)
 
     def forward(self, x):
         b3 = self.branch3x3_1(x)
