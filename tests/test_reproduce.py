@@ -58,6 +58,10 @@ def test_quick_reproduction(table, tmp_path, mnist_dir, capsys):
         curve = result["ours"][0]["per_seed"][0]["validation_curve"]
         assert [step for step, _ in curve] == [10, 20]
         assert "Validation Parzen LL logged during training" in md
+    if table == "stacked-mnist":  # both settings, each beside its papers' rows
+        assert [r["setting"] for r in result["ours"]] == ["real"] + ["dcgan"] * 3 + ["small-d"] * 3
+        assert {p["setting"] for p in result["published"]} == {"dcgan", "small-d"}
+        assert "## DCGAN nets" in md and "## Small nets, D = ½ G" in md and "628.0 ± 140.9" in md
     if as_json:
         summary = json.loads(printed.out)
         assert summary["table"] == table and summary["files"]

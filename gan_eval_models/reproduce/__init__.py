@@ -5,7 +5,7 @@ table                  what
 =====================  ========================================================================
 ``goodfellow2014``     Goodfellow et al. 2014, Table 1 (MNIST Parzen log-likelihood)
 ``mode-collapse-2d``   PacGAN Table 1 / VEEGAN Table 1 (modes on the 2-D ring and grid)
-``stacked-mnist``      VEEGAN Table 2 / PacGAN Table 2 (modes out of 1000 on Stacked MNIST)
+``stacked-mnist``      VEEGAN / PacGAN Table 2, Unrolled GAN Table 2 (modes of 1000, Stacked MNIST)
 =====================  ========================================================================
 
 :func:`reproduce` writes ``TABLE.md`` and ``TABLE.json`` (ours beside the published rows, the

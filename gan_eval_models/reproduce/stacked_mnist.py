@@ -1,10 +1,17 @@
-"""Mode collapse on Stacked MNIST (1000 modes): VEEGAN Table 2 / PacGAN Table 2.
+"""Mode collapse on Stacked MNIST (1000 modes): VEEGAN Table 2, PacGAN Tables 2–3, Unrolled GAN Table 2.
 
-DCGAN (the 28-px nets of :mod:`gan_eval_models.models.dcgan`: G 7×7×128 → 14×14×64 → 28×28×3,
-D the mirror image; Adam 2e-4, β1 0.5, batch 128, non-saturating loss) is trained three ways:
-plain, with minibatch discrimination (Salimans et al. 2016), and packed in pairs (PacDCGAN2,
-Lin et al. 2018). 26,000 samples per run (VEEGAN's count) are labelled channel by channel with
-the committed MNIST classifier (:mod:`gan_eval_models.classifier`) and scored with
+Two settings, each trained three ways (plain; with minibatch discrimination, Salimans et al.
+2016; packed in pairs, PacDCGAN2, Lin et al. 2018), all with the non-saturating loss:
+
+* ``dcgan``: the 28-px nets of :mod:`gan_eval_models.models.dcgan` (G 7×7×128 → 14×14×64 →
+  28×28×3, D the mirror image; Adam 2e-4, β1 0.5, batch 128), 3,000 steps, set beside VEEGAN's
+  and PacGAN's Table 2 rows.
+* ``small-d``: the small nets of Metz et al.'s Stacked MNIST experiment with D = ½ G
+  (:mod:`gan_eval_models.models.dcgan_small`, width 4; the nets PacGAN's Table 3 packs),
+  10,000 steps, set beside Unrolled GAN's Table 2 rows.
+
+26,000 samples per run (VEEGAN's count) are labelled channel by channel with the committed
+MNIST classifier (:mod:`gan_eval_models.classifier`) and scored with
 :func:`gan_eval.metrics.modes.stacked_mnist_modes`: modes covered out of 1000 and
 KL(generated mode histogram ‖ uniform). A "real data" row scores 26,000 Stacked MNIST images
 built from the MNIST test digits, which bounds what the classifier can report.
@@ -22,30 +29,57 @@ from .common import (finish, log, markdown_table, mean_std, pm, prepare_out, pyp
                      settings_markdown, train_and_sample, train_runs)
 
 NAME = "stacked-mnist"
-TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2)"
+TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2, Unrolled GAN Table 2)"
 
-VARIANTS = [  # (row label, run-folder slug, TrainConfig options)
-    ("DCGAN", "dcgan", {"model": "dcgan"}),
-    ("DCGAN + minibatch discrimination", "dcgan-mbd", {"model": "dcgan", "minibatch_disc": True}),
-    ("PacDCGAN2", "pacdcgan2", {"model": "dcgan", "pack": 2}),
-]
+TRAINING = (  # (row label, run-folder suffix, TrainConfig options)
+    ("DCGAN", "dcgan", {}),
+    ("DCGAN + minibatch discrimination", "dcgan-mbd", {"minibatch_disc": True}),
+    ("PacDCGAN2", "pacdcgan2", {"pack": 2}),
+)
+SETTINGS = (  # (key, description, run-folder prefix, model options, full steps)
+    ("dcgan", "DCGAN nets", "", {"model": "dcgan"}, 3000),
+    ("small-d", "small nets, D = ½ G", "small-", {"model": "dcgan-small", "width": 4}, 10_000),
+)
 
-FULL = {"steps": 3000, "n_samples": 26_000, "seeds": 1}
+FULL = {"n_samples": 26_000, "seeds": 1}
 QUICK = {"steps": 3, "n_samples": 200, "seeds": 1}
 
 # VEEGAN: Srivastava et al., NeurIPS 2017, Table 2 (26,000 samples, 5 runs). PacGAN: Lin et al.,
 # NeurIPS 2018, Table 2 (VEEGAN's setting and DCGAN row; 26,000 samples, mean ± std of 10 runs).
+# Unrolled GAN: Metz et al., ICLR 2017, Table 2 (the small nets; 0 unrolling steps is plain DCGAN).
 VEEGAN = "VEEGAN (Srivastava et al. 2017), Table 2"
 PACGAN = "PacGAN (Lin et al. 2018), Table 2"
+UNROLLED = "Unrolled GAN (Metz et al. 2017), Table 2"
 PUBLISHED = [
-    {"source": VEEGAN, "method": "DCGAN", "modes": "99", "kl": "3.40"},
-    {"source": VEEGAN, "method": "ALI", "modes": "16", "kl": "5.40"},
-    {"source": VEEGAN, "method": "Unrolled GAN", "modes": "48.7", "kl": "4.32"},
-    {"source": VEEGAN, "method": "VEEGAN", "modes": "150", "kl": "2.95"},
-    {"source": PACGAN, "method": "PacDCGAN2", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
-    {"source": PACGAN, "method": "PacDCGAN3", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
-    {"source": PACGAN, "method": "PacDCGAN4", "modes": "1000.0 ± 0.0", "kl": "0.07 ± 0.01"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "DCGAN", "modes": "99", "kl": "3.40"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "ALI", "modes": "16", "kl": "5.40"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "Unrolled GAN", "modes": "48.7", "kl": "4.32"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "VEEGAN", "modes": "150", "kl": "2.95"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN2", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN3", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN4", "modes": "1000.0 ± 0.0", "kl": "0.07 ± 0.01"},
+    {"source": UNROLLED, "setting": "small-d", "method": "DCGAN, D = ½ G (0 unrolling steps)", "modes": "628.0 ± 140.9",
+     "kl": "2.58 ± 0.75"},
+    {"source": UNROLLED, "setting": "small-d", "method": "Unrolled GAN, D = ½ G (10 steps)", "modes": "817.4 ± 37.91",
+     "kl": "1.43 ± 0.12"},
+    {"source": UNROLLED, "setting": "small-d", "method": "DCGAN, D = ¼ G (0 unrolling steps)", "modes": "30.6 ± 20.73",
+     "kl": "5.99 ± 0.42"},
 ]
+
+
+def _runs(plan, seed_list, device, data_dir, quick):
+    """{run name: TrainConfig options} and [(setting, label, run names)] in table order."""
+    runs, rows = {}, []
+    for key, _, prefix, model, steps in SETTINGS:
+        for label, suffix, options in TRAINING:
+            names = []
+            for seed in seed_list:
+                name = f"{prefix}{suffix}-s{seed}"
+                runs[name] = dict(dataset="stacked-mnist", steps=plan["steps"] if quick else steps, seed=seed,
+                                  device=device, data_dir=data_dir, fid=False, **model, **options)
+                names.append(name)
+            rows.append((key, label, names))
+    return runs, rows
 
 
 def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1):
@@ -53,28 +87,27 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     seed_list = list(range(seeds or plan["seeds"]))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
-    runs = {f"{slug}-s{seed}": dict(dataset="stacked-mnist", steps=plan["steps"], seed=seed, device=device,
-                                    data_dir=data_dir, fid=False, **options)
-            for _, slug, options in VARIANTS for seed in seed_list}
+    runs, table_rows = _runs(plan, seed_list, device, data_dir, quick)
     train_runs(work_dir, runs.items(), jobs)
     classifier = load_classifier(device)
 
     real, _ = load_stacked_mnist(data_dir, "test", n=plan["n_samples"], seed=12_345)
-    rows = [_row("Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0])]
+    rows = [_row("real", "Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0])]
     panels, histograms = {"Real data": real}, {"Real data": rows[0]["per_seed"][0]["histogram"]}
+    described = {key: text for key, text, *_ in SETTINGS}
 
-    for label, slug, _ in VARIANTS:
+    for key, label, names in table_rows:
         results, seconds = [], []
-        for seed in seed_list:
-            log(f"{NAME}: {label} / seed {seed}", quiet)
-            samples, _, secs = train_and_sample(work_dir, f"{slug}-s{seed}", plan["n_samples"], sample_seed=1000 + seed,
-                                                quiet=quiet, **runs[f"{slug}-s{seed}"])
+        for seed, name in zip(seed_list, names):
+            log(f"{NAME}: {label} ({described[key]}) / seed {seed}", quiet)
+            samples, _, secs = train_and_sample(work_dir, name, plan["n_samples"], sample_seed=1000 + seed,
+                                                quiet=quiet, **runs[name])
             results.append(stacked_mnist_modes(samples, classifier))
             seconds.append(secs)
             if seed == seed_list[0]:
-                panels[label] = np.asarray(samples[:64])
-                histograms[label] = results[-1]["histogram"]
-        rows.append(_row(label, results, seconds))
+                panels[f"{label} ({described[key]})"] = np.asarray(samples[:64])
+                histograms[f"{label} ({described[key]})"] = results[-1]["histogram"]
+        rows.append(_row(key, label, results, seconds))
 
     panels["Real data"] = real[:64]
     save_sample_grids(panels, out / "samples.png", title="Stacked MNIST samples (first seed)")
@@ -86,15 +119,17 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "title": TITLE,
         "quick": quick,
         "command": command,
-        "papers": [VEEGAN, PACGAN],
+        "papers": [VEEGAN, PACGAN, UNROLLED],
         "seeds": seed_list,
         "settings": {
-            "training steps per run": plan["steps"],
+            "training steps per run": {key: plan["steps"] if quick else steps for key, _, _, _, steps in SETTINGS},
             "samples scored per run": plan["n_samples"],
             "image size": "28 x 28 x 3 (three MNIST digits as RGB)",
             "classifier": "gan_eval_models.classifier (committed weights, >= 99% MNIST test accuracy)",
             "KL": "KL(generated mode histogram || uniform over 1000), nats",
-            "nets": "DCGAN 28-px (G 7x7x128 -> 14x14x64 -> 28x28x3; D mirror), Adam 2e-4, beta1 0.5, batch 128",
+            "nets (dcgan)": "DCGAN 28-px (G 7x7x128 -> 14x14x64 -> 28x28x3; D mirror), Adam 2e-4, beta1 0.5, batch 128",
+            "nets (small-d)": "dcgan-small, width 4 (D 4 -> 8 -> 16 channels, D = 1/2 G); G z 256 -> 4x4x64 -> 7x7x32 -> "
+                              "14x14x16 -> 28x28x8 -> 28x28x3; Adam beta (0.5, 0.99), G 1e-4, D 2e-4, batch 128",
         },
         "ours": rows,
         "published": PUBLISHED,
@@ -103,8 +138,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     return finish(out, result, markdown, start, cpu_start, device)
 
 
-def _row(label, results, seconds):
-    row = {"method": label}
+def _row(setting, label, results, seconds):
+    row = {"setting": setting, "method": label}
     row["modes_mean"], row["modes_std"] = mean_std([r["modes_covered"] for r in results])
     row["kl_mean"], row["kl_std"] = mean_std([r["kl"] for r in results])
     row["per_seed"] = [{"modes_covered": r["modes_covered"], "kl": r["kl"], "n_samples": r["n_samples"],
@@ -114,16 +149,21 @@ def _row(label, results, seconds):
 
 
 def markdown(result):
-    table = [[f"**ours** {r['method']}", pm(r["modes_mean"], r["modes_std"], 1), pm(r["kl_mean"], r["kl_std"], 2)]
-             for r in result["ours"]]
-    table += [[f"{p['method']} — {p['source']}", p["modes"], p["kl"]] for p in result["published"]]
+    steps = result["settings"]["training steps per run"]
     n = len(result["seeds"])
-    parts = [
-        f"# {result['title']}", "",
-        markdown_table(["method", "modes (max 1000)", "KL(gen ‖ uniform)"], table), "",
+    parts = [f"# {result['title']}", ""]
+    real = [r for r in result["ours"] if r["setting"] == "real"]
+    for key, text, *_ in SETTINGS:
+        table = [[f"**ours** {r['method']}", pm(r["modes_mean"], r["modes_std"], 1), pm(r["kl_mean"], r["kl_std"], 2)]
+                 for r in real + [r for r in result["ours"] if r["setting"] == key]]
+        table += [[f"{p['method']} — {p['source']}", p["modes"], p["kl"]]
+                  for p in result["published"] if p["setting"] == key]
+        parts += [f"## {text[0].upper() + text[1:]} ({steps[key]:,} steps)", "",
+                  markdown_table(["method", "modes (max 1000)", "KL(gen ‖ uniform)"], table), ""]
+    parts += [
         f"Ours: mean ± standard deviation over {n} seed(s). Published: as printed in the papers "
-        "(VEEGAN: mean of 5 runs; PacGAN: mean ± std of 10 runs). Our nets, step budget and classifier "
-        "differ from the papers'; see Settings.", "",
+        "(VEEGAN: mean of 5 runs; PacGAN: mean ± std of 10 runs; Unrolled GAN: mean ± std). Our step budgets "
+        "and classifier differ from the papers'; see Settings.", "",
     ]
     parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
     parts.append(settings_markdown(result))
