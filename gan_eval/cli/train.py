@@ -42,7 +42,7 @@ from .common import device_option, emit, json_option, quiet_option
 def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, optimizer, loss, k_disc, update, minibatch_disc, pack, latent_dim,
           latent, width, image_size, n_labels, checkpoint_every, eval_every, eval_samples, log_every, fid, data_dir,
           resume, overwrite, quiet, as_json):
-    """Train reference GAN MODEL (gan2014, dcgan, lsgan, acgan, sgan) on --dataset.
+    """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan) on --dataset.
 
     Writes config.json, checkpoint.pt, log.jsonl and samples_<step>.png into --out. A resumed
     run continues exactly where its checkpoint left off.

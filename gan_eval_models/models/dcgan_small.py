@@ -11,7 +11,10 @@ PacGAN authors' code for that table.
 - Adam with β = (0.5, 0.99): learning rate 1e-4 for G and 2e-4 for D; batch 128;
   non-saturating loss; weights N(0, 0.02).
 
-For 28×28 images only (MNIST, Stacked MNIST).
+For 28×28 images only (MNIST, Stacked MNIST). Where our trainer differs from that code: batch-norm
+scales start at N(1, 0.02) rather than 1, Stacked MNIST comes as a fixed seeded set of 60,000
+images rather than fresh triples per batch, G's update draws its own z, and samples use the
+running batch-norm statistics rather than the sampling batch's.
 """
 
 import torch.nn as nn
