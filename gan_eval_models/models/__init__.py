@@ -1,15 +1,15 @@
 """Reference GANs by name; each family lives in its own module.
 
-==========  =========================================  ==============================================
-name        paper                                      nets (images / 2-D points)
-==========  =========================================  ==============================================
-gan2014     Goodfellow et al. 2014                     MLP 1200-1200 / maxout D / PacGAN 2-D MLP
-dcgan       Radford et al. 2016                        strided conv nets with batch norm / PacGAN MLP
-dcgan-small Metz et al. 2017 (Stacked MNIST)           small 3×3 conv nets, D = ¼ or ½ of G (28 px only)
-lsgan       Mao et al. 2017                            DCGAN nets, least-squares loss
-acgan       Odena et al. 2017                          DCGAN nets, class-conditional G, class head on D
-sgan        Odena 2016                                 DCGAN nets, (K+1)-way D trained with few labels
-==========  =========================================  ==============================================
+===========  =========================================  ==============================================
+name         paper                                      nets (images / 2-D points)
+===========  =========================================  ==============================================
+gan2014      Goodfellow et al. 2014                     MLP 1200-1200 / maxout D / PacGAN 2-D MLP
+dcgan        Radford et al. 2016                        strided conv nets with batch norm / PacGAN MLP
+dcgan-small  Metz et al. 2017 (Stacked MNIST)            small 3×3 conv nets, D = ¼ or ½ of G (28 px only)
+lsgan        Mao et al. 2017                            DCGAN nets, least-squares loss
+acgan        Odena et al. 2017                          DCGAN nets, class-conditional G, class head on D
+sgan         Odena 2016                                 DCGAN nets, (K+1)-way D trained with few labels
+===========  =========================================  ==============================================
 
 Every module provides ``PAPER``, ``OBJECTIVE`` ("gan", "acgan" or "sgan"), ``defaults(spec)``
 (optimiser, batch size, loss, latent) and ``build(spec, latent_dim, latent, width, pack,

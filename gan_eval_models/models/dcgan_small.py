@@ -32,14 +32,18 @@ DEFAULTS = {
 }
 
 
-def defaults(spec):
+def _check(spec):
     if spec["kind"] != "image" or tuple(spec["shape"][1:]) != (28, 28):
         raise GanEvalError(f"dcgan-small is defined for 28x28 images only, not {spec['kind']} of shape {spec['shape']}")
+
+
+def defaults(spec):
+    _check(spec)
     return dict(DEFAULTS)
 
 
 def build(spec, latent_dim, latent, width, pack=1, minibatch_disc=False):
-    defaults(spec)
+    _check(spec)
     channels = spec["shape"][0]
     g = nn.Sequential(
         nn.Linear(latent_dim, 64 * 4 * 4),

@@ -36,13 +36,13 @@ TRAINING = (  # (row label, run-folder suffix, TrainConfig options)
     ("DCGAN + minibatch discrimination", "dcgan-mbd", {"minibatch_disc": True}),
     ("PacDCGAN2", "pacdcgan2", {"pack": 2}),
 )
-SETTINGS = (  # (key, description, run-folder prefix, model options, full steps)
-    ("dcgan", "DCGAN nets", "", {"model": "dcgan"}, 3000),
-    ("small-d", "small nets, D = ½ G", "small-", {"model": "dcgan-small", "width": 4}, 10_000),
+SETTINGS = (  # (key, description, run-folder prefix, model options)
+    ("dcgan", "DCGAN nets", "", {"model": "dcgan"}),
+    ("small-d", "small nets, D = ½ G", "small-", {"model": "dcgan-small", "width": 4}),
 )
 
-FULL = {"n_samples": 26_000, "seeds": 1}
-QUICK = {"steps": 3, "n_samples": 200, "seeds": 1}
+FULL = {"steps": {"dcgan": 3000, "small-d": 10_000}, "n_samples": 26_000, "seeds": 1}
+QUICK = {"steps": {"dcgan": 3, "small-d": 3}, "n_samples": 200, "seeds": 1}
 
 # VEEGAN: Srivastava et al., NeurIPS 2017, Table 2 (26,000 samples, 5 runs). PacGAN: Lin et al.,
 # NeurIPS 2018, Table 2 (VEEGAN's setting and DCGAN row; 26,000 samples, mean ± std of 10 runs).
@@ -67,18 +67,18 @@ PUBLISHED = [
 ]
 
 
-def _runs(plan, seed_list, device, data_dir, quick):
-    """{run name: TrainConfig options} and [(setting, label, run names)] in table order."""
+def _runs(plan, seed_list, device, data_dir):
+    """{run name: TrainConfig options} and [(setting, row label, plot title, run names)] in table order."""
     runs, rows = {}, []
-    for key, _, prefix, model, steps in SETTINGS:
+    for key, text, prefix, model in SETTINGS:
         for label, suffix, options in TRAINING:
             names = []
             for seed in seed_list:
                 name = f"{prefix}{suffix}-s{seed}"
-                runs[name] = dict(dataset="stacked-mnist", steps=plan["steps"] if quick else steps, seed=seed,
+                runs[name] = dict(dataset="stacked-mnist", steps=plan["steps"][key], seed=seed,
                                   device=device, data_dir=data_dir, fid=False, **model, **options)
                 names.append(name)
-            rows.append((key, label, names))
+            rows.append((key, label, f"{label} ({text})", names))
     return runs, rows
 
 
@@ -87,26 +87,25 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     seed_list = list(range(seeds or plan["seeds"]))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
-    runs, table_rows = _runs(plan, seed_list, device, data_dir, quick)
+    runs, table_rows = _runs(plan, seed_list, device, data_dir)
     train_runs(work_dir, runs.items(), jobs)
     classifier = load_classifier(device)
 
     real, _ = load_stacked_mnist(data_dir, "test", n=plan["n_samples"], seed=12_345)
     rows = [_row("real", "Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0])]
     panels, histograms = {"Real data": real}, {"Real data": rows[0]["per_seed"][0]["histogram"]}
-    described = {key: text for key, text, *_ in SETTINGS}
 
-    for key, label, names in table_rows:
+    for key, label, title, names in table_rows:
         results, seconds = [], []
         for seed, name in zip(seed_list, names):
-            log(f"{NAME}: {label} ({described[key]}) / seed {seed}", quiet)
+            log(f"{NAME}: {title} / seed {seed}", quiet)
             samples, _, secs = train_and_sample(work_dir, name, plan["n_samples"], sample_seed=1000 + seed,
                                                 quiet=quiet, **runs[name])
             results.append(stacked_mnist_modes(samples, classifier))
             seconds.append(secs)
             if seed == seed_list[0]:
-                panels[f"{label} ({described[key]})"] = np.asarray(samples[:64])
-                histograms[f"{label} ({described[key]})"] = results[-1]["histogram"]
+                panels[title] = np.asarray(samples[:64])
+                histograms[title] = results[-1]["histogram"]
         rows.append(_row(key, label, results, seconds))
 
     panels["Real data"] = real[:64]
@@ -122,7 +121,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         "papers": [VEEGAN, PACGAN, UNROLLED],
         "seeds": seed_list,
         "settings": {
-            "training steps per run": {key: plan["steps"] if quick else steps for key, _, _, _, steps in SETTINGS},
+            "training steps per run": plan["steps"],
             "samples scored per run": plan["n_samples"],
             "image size": "28 x 28 x 3 (three MNIST digits as RGB)",
             "classifier": "gan_eval_models.classifier (committed weights, >= 99% MNIST test accuracy)",
