@@ -17,7 +17,7 @@ from .. import defaults
 from ..devices import resolve_device  # noqa: F401  (re-exported)
 from ..errors import GanEvalError, WeightsError
 from ..inputs import StatisticsInput, open_input
-from . import preprocess
+from . import heap, preprocess
 from . import weights as weights_mod
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -79,10 +79,27 @@ def auto_batch_size(device, precision="fp32"):
     return int(max(8, min(512, free // 2 // per_image)))
 
 
-def _auto_workers(n_images, batch_size):
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(n_images, batch_size, device):
+    """DataLoader workers when none are given.
+
+    On CUDA the CPU is free while the GPU runs, so decoding and resizing overlap with it (up to
+    4 workers, half the cores). On CPU, only cores that the network's threads leave idle help:
+    a worker on a core the network uses preempts one of its threads, and the others then wait
+    at the next barrier. On 2 cores with 2 threads, one worker made extraction 7% slower than
+    decoding and resizing in the loop (README, "CPU extractor"); there the answer is 0.
+    """
     if n_images <= 2 * batch_size:
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    if device.type == "cpu":
+        return max(0, min(4, _cores() - torch.get_num_threads()))
+    return max(1, min(4, _cores() // 2))
 
 
 @contextlib.contextmanager
@@ -165,7 +182,7 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
         batch_size = auto_batch_size(dev, precision)
     idx = np.arange(len(src)) if indices is None else np.asarray(indices)
     if num_workers is None:
-        num_workers = _auto_workers(len(idx), batch_size)
+        num_workers = auto_workers(len(idx), batch_size, dev)
     loader = DataLoader(
         _Preprocessed(src, resize, idx), batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers),
         collate_fn=functools.partial(_collate, channels_last=dev.type == "cpu"), pin_memory=dev.type == "cuda",
@@ -174,6 +191,12 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     from tqdm import tqdm
 
     bar = tqdm(total=len(idx), desc=f"features {src.name}"[:60], unit="img", disable=not progress, leave=False)
+    with heap.kept() if dev.type == "cpu" else contextlib.nullcontext():
+        yield from _run(loader, model, names, precision, dev, bar)
+    bar.close()
+
+
+def _run(loader, model, names, precision, dev, bar):
     for batch_idx, x, errors in loader:
         if errors:
             raise GanEvalError(errors[0] + (f" (and {len(errors) - 1} more bad images)" if len(errors) > 1 else ""))
@@ -187,7 +210,6 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
             out = {k: v.float().cpu() for k, v in out.items()}
         yield batch_idx, out
         bar.update(len(batch_idx))
-    bar.close()
 
 
 def extract_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,

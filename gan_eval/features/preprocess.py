@@ -58,13 +58,13 @@ def _to_chw_float(img):
 
 def tensorflow(img):
     x = tf1_resize_bilinear(_to_chw_float(img))
-    return (x - 128.0) / 128.0
+    return x.sub_(128.0).div_(128.0)
 
 
 def pytorch_fid(img):
     x = _to_chw_float(img).div(255.0)
     x = F.interpolate(x[None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[0]
-    return 2.0 * x - 1.0
+    return x.mul_(2.0).sub_(1.0)
 
 
 def clean(img):
@@ -74,7 +74,7 @@ def clean(img):
         ch = ch.resize((SIZE, SIZE), resample=Image.BICUBIC)
         channels.append(np.asarray(ch).clip(0, 255))
     x = torch.from_numpy(np.stack(channels).astype(np.float32))
-    return (x - 128.0) / 128.0
+    return x.sub_(128.0).div_(128.0)
 
 
 MODES = {"tensorflow": tensorflow, "pytorch-fid": pytorch_fid, "clean": clean}
