@@ -64,8 +64,8 @@ def test_folding_matches_batch_norm_in_float64():
 def test_pool_branches_convolve_first_and_batches_run_in_chunks():
     """The rewrites beyond folding: 1x1 convolution before the average pool in the eight
     average-pooling branches (Mixed_7c max-pools and keeps pool-then-convolve), and CPU batches
-    larger than CPU_CHUNK split and put back in order. Checked in float64 against the plain
-    network, image by image through a batch of 2 * CPU_CHUNK + 3."""
+    larger than CPU_CHUNK split into near-equal chunks and put back in order. Checked in float64
+    against the plain network, image by image through a batch of 2 * CPU_CHUNK + 3."""
     m64 = _random_network(2)
     net = fuse(m64)
     pooled = [name for name, m in net.named_modules() if isinstance(m, fused_mod.ConvPoolReLU)]
@@ -74,8 +74,12 @@ def test_pool_branches_convolve_first_and_batches_run_in_chunks():
     assert not isinstance(net.net.Mixed_7c.pool, torch.nn.Identity)
     n = 2 * fused_mod.CPU_CHUNK + 3
     x = torch.rand(n, 3, 75, 75, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2 - 1
+    sizes = []
+    hook = net.net.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
     with torch.inference_mode():
         ref, out = m64(x, outputs=OUTPUTS), net(x, outputs=OUTPUTS)
+    hook.remove()
+    assert sum(sizes) == n and len(sizes) == 3 and max(sizes) - min(sizes) <= 1  # near-equal chunks
     for name in OUTPUTS:
         assert out[name].shape == ref[name].shape == (n, ref[name].shape[1])
         assert rel_err(out[name], ref[name]) <= 1e-10, name

@@ -14,7 +14,7 @@ import torch
 
 from gan_eval.features import extract, heap
 
-# Run the folded network (random weights) on 8 images five times, as the extractor does on each
+# Run the folded network (random weights) on 8 images seven times, as the extractor does on each
 # chunk, and print the page faults of each call.
 _PROBE = """
 import contextlib, json, resource, sys, torch
@@ -25,7 +25,7 @@ net = fused.fuse(FIDInceptionV3(with_logits=False).eval()).to(memory_format=torc
 x = torch.zeros(8, 3, 299, 299).contiguous(memory_format=torch.channels_last)
 faults = []
 with heap.kept() if sys.argv[1] == "kept" else contextlib.nullcontext(), torch.inference_mode():
-    for _ in range(5):
+    for _ in range(7):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         net(x)
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -43,10 +43,11 @@ def _faults(mode):
 @pytest.mark.skipif(heap.glibc() is None, reason="malloc here is not glibc's; heap.kept() does nothing by design")
 def test_kept_heap_reuses_pages_instead_of_faulting_them_in_again():
     # Measured here: 10,805 faults per call in the steady state with glibc's defaults (the
-    # 44 MB output of Conv2d_2b, mapped afresh each call), 0 with heap.kept().
+    # 44 MB output of Conv2d_2b, mapped afresh each call); with heap.kept(), 0 in most calls and
+    # now and then ~1,000 (the heap still growing for something else).
     plain, kept = _faults("plain"), _faults("kept")
-    assert min(plain[-2:]) > 5000, plain
-    assert max(kept[-2:]) < 200, kept
+    assert min(plain[-4:]) > 5000, plain
+    assert sum(kept[-4:]) < 0.1 * sum(plain[-4:]), (kept, plain)
 
 
 def test_malloc_is_left_alone_when_the_user_says_so(monkeypatch):
