@@ -63,6 +63,7 @@ def test_malloc_is_left_alone_when_the_user_says_so(monkeypatch):
 
 def test_cpu_extraction_uses_workers_only_on_cores_the_network_leaves_idle(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     monkeypatch.setattr(extract, "_cores", lambda: 2)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert extract.auto_workers(1000, 50, cpu) == 0
@@ -72,3 +73,8 @@ def test_cpu_extraction_uses_workers_only_on_cores_the_network_leaves_idle(monke
     assert extract.auto_workers(1000, 50, cpu) == 4
     assert extract.auto_workers(1000, 50, cuda) == 4
     assert extract.auto_workers(60, 50, cuda) == 0  # two batches or fewer: a worker's start-up costs more
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun, 2 ranks on the node: 8 cores each
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    assert extract.auto_workers(1000, 50, cpu) == 2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert extract.auto_workers(1000, 50, cpu) == 0

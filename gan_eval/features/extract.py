@@ -93,13 +93,15 @@ def auto_workers(n_images, batch_size, device):
     4 workers, half the cores). On CPU, only cores that the network's threads leave idle help:
     a worker on a core the network uses preempts one of its threads, and the others then wait
     at the next barrier. On 2 cores with 2 threads, one worker made extraction 7% slower than
-    decoding and resizing in the loop (README, "CPU extractor"); there the answer is 0.
+    decoding and resizing in the loop (README, "CPU extractor"); there the answer is 0. Under
+    torchrun, each of the node's ranks counts its share of the cores.
     """
     if n_images <= 2 * batch_size:
         return 0
+    cores = max(1, _cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))  # torchrun: per rank
     if device.type == "cpu":
-        return max(0, min(4, _cores() - torch.get_num_threads()))
-    return max(1, min(4, _cores() // 2))
+        return max(0, min(4, cores - torch.get_num_threads()))
+    return max(1, min(4, cores // 2))
 
 
 @contextlib.contextmanager
