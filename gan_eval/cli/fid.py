@@ -15,7 +15,8 @@ def extraction_options(f):
     f = click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
                      help="Arithmetic of the network. tf32/bf16 are faster on GPUs but change the numbers slightly.")(f)
     f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
-                     help="DataLoader processes that decode and resize images. Default: automatic.")(f)
+                     help="DataLoader processes that decode and resize images. Default: on CUDA up to 4; on CPU only as "
+                          "many as the network's threads leave cores idle (often 0).")(f)
     f = device_option(f)
     f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
                      help=f"Images per network batch. Default: {defaults.DEFAULT_BATCH_SIZE} on CPU; on CUDA, what fits "
