@@ -100,9 +100,7 @@ def extraction(path, n_images, weights, batch_size=50):
         samples.append((stats.count, harness.rss_mib(), rss_file_mib()))
         peak_children = max(peak_children, children_uss_mib())
     seconds = time.perf_counter() - t0
-    counts = np.array([c for c, _, _ in samples], dtype=np.float64)
-    rss = np.array([r for _, r, _ in samples])
-    file_rss = np.array([f for _, _, f in samples])
+    counts, rss, file_rss = np.array(samples, dtype=np.float64).T
     return {"start": r_start, "model": baseline - r_start, "baseline": baseline, "peak": rss.max(),
             "after_first": rss[0], "growth_per_1000": growth_per_1000(counts, rss - file_rss),
             "file_growth_per_1000": growth_per_1000(counts, file_rss), "file_peak": file_rss.max() - file_baseline,
