@@ -18,6 +18,7 @@ _EXPORTS = {
     "frechet_distance": "gan_eval.metrics.fid",
     "fid_from_features": "gan_eval.metrics.fid",
     "Statistics": "gan_eval.stats",
+    "open_dataset": "gan_eval.datasets",
     # image metrics from one feature pass
     "score": "gan_eval.evaluate",
     "inception_score": "gan_eval.metrics.inception_score",

@@ -1,5 +1,6 @@
-"""Image inputs: folders, zip files, .npy/.npz arrays, in-memory arrays and tensors, and
-.npz statistics files.
+"""Image inputs: folders, zip files, .npy/.npz arrays, idx files, dataset names
+(``mnist-train[:10000]``, see ``gan_eval.datasets``), in-memory arrays and tensors, and .npz
+statistics files.
 
 Every image source yields uint8 H x W x 3 RGB numpy arrays by index (grayscale, palette and
 RGBA converted to RGB), so decoding can run in DataLoader workers. Float input in Python
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import GanEvalError
+from .idx import is_idx, read_idx
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ARRAY_KEYS = ("images", "samples", "arr_0", "x", "data")
@@ -237,13 +239,28 @@ def _open_npz(path):
     return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=_file_fingerprint(path))
 
 
-def open_input(source):
-    """Return an ImageSource or a StatisticsInput for a path, array or tensor."""
+def _open_idx(path):
+    arr = read_idx(path)
+    if arr.ndim not in (3, 4):
+        raise GanEvalError(f"{path}: idx file holds an array of shape {arr.shape}, not images (labels?)")
+    return ArraySource(arr, name=str(path), fingerprint=_file_fingerprint(path))
+
+
+def open_input(source, data_dir=None):
+    """Return an ImageSource or a StatisticsInput for a path, a dataset name, an array or a tensor.
+
+    A string that names no existing file may be a dataset name such as ``mnist-train[:10000]``
+    (see ``gan_eval.datasets``), read from `data_dir`, env GAN_EVAL_DATA or the download cache.
+    """
     if isinstance(source, (ImageSource, StatisticsInput)):
         return source
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
+            from .datasets import open_dataset, parse_name
+
+            if parse_name(str(source)) is not None:
+                return open_dataset(str(source), data_dir)
             raise GanEvalError(f"{source}: no such file or folder")
         if path.is_dir():
             return FolderSource(path)
@@ -258,9 +275,12 @@ def open_input(source):
             except (OSError, ValueError) as e:
                 raise GanEvalError(f"{path}: cannot read .npy file ({e})") from None
             return ArraySource(arr, name=str(path), fingerprint=_file_fingerprint(path))
+        if is_idx(path):
+            return _open_idx(path)
         if suffix in IMAGE_EXTENSIONS:
             raise GanEvalError(f"{source}: a single image; give a folder, zip, .npy or .npz of images")
-        raise GanEvalError(f"{source}: unsupported input (use a folder of images, .zip, .npy, or .npz)")
+        raise GanEvalError(f"{source}: unsupported input (use a folder of images, .zip, .npy, .npz, an idx file "
+                          "or a dataset name such as mnist-test)")
     try:
         import torch
 
@@ -273,9 +293,9 @@ def open_input(source):
     raise GanEvalError(f"unsupported input of type {type(source).__name__}: give a path, an array or a tensor")
 
 
-def load_images(source):
+def load_images(source, data_dir=None):
     """All images of a source as one uint8 N x H x W x 3 array (they must share one size)."""
-    src = open_input(source)
+    src = open_input(source, data_dir)
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: a statistics file, not images")
     if isinstance(src, ArraySource) and src.layout == "NHWC" and src.array.shape[-1] == 3:

@@ -128,6 +128,12 @@ def test_bad_options_exit_2(small_images, capsys, extra, msg):
     assert err.startswith("error: ") and msg in err and len(err.strip().splitlines()) == 1
 
 
+def _offline(*args, **kwargs):
+    import urllib.error
+
+    raise urllib.error.URLError("offline")
+
+
 def test_bad_inputs_exit_2(small_images, tmp_path, capsys, monkeypatch):
     d, _ = small_images
     np.save(tmp_path / "wide.npy", np.zeros((10, 9, 9), dtype=np.uint8))
@@ -136,11 +142,14 @@ def test_bad_inputs_exit_2(small_images, tmp_path, capsys, monkeypatch):
         ([str(tmp_path / "missing.npy"), str(d / "test.npy")], "no such file or folder"),
         ([str(d / "samples.npy"), str(tmp_path / "wide.npy"), "--n-centres", "50"], "dimension mismatch"),
         ([str(tmp_path / "empty.npy"), str(d / "test.npy")], "expected an array of samples"),
-        (["mnist:everything", str(d / "test.npy")], "unknown split"),
-        (["mnist:train", str(d / "test.npy")], "--data-dir or env GAN_EVAL_DATA"),
+        (["mnist:everything", str(d / "test.npy")], "nor a dataset name"),
+        (["mnist:train", str(d / "test.npy")], "could not download train-images-idx3-ubyte.gz (offline?)"),
         (["mnist:train", str(d / "test.npy"), "--data-dir", str(tmp_path)], "train-images-idx3-ubyte.gz not found"),
     ]
     monkeypatch.delenv("GAN_EVAL_DATA", raising=False)
+    # no folder given: the download cache under $HOME, offline here
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
     for args, msg in cases:
         code, out, err = run(["parzen"] + args + ["--sigma", "0.3", "--device", "cpu"], capsys)
         assert code == 2, (args, err)

@@ -24,6 +24,25 @@ def seed_option(f, default=defaults.SEED):
     return click.option("--seed", type=int, default=default, show_default=True, help="Random seed.")(f)
 
 
+def data_dir_option(f, help="Folder with the dataset files for dataset names such as mnist-test or "
+                    "cifar10-train[:10000]. Default: $GAN_EVAL_DATA, then the download cache."):
+    return click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=help)(f)
+
+
+def named_input(path, data_dir):
+    """A dataset name (mnist-test, cifar10-train[:1000], ...) opened from `data_dir`; anything else
+    unchanged, for the library to open."""
+    import os
+
+    from ..datasets import parse_name
+
+    if isinstance(path, str) and not os.path.exists(path) and parse_name(path) is not None:
+        from ..inputs import open_input
+
+        return open_input(path, data_dir)
+    return path
+
+
 def emit(result, as_json, text_lines):
     """Print `result` as JSON, or the given text lines, on stdout."""
     if as_json:

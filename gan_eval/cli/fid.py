@@ -7,7 +7,7 @@ import click
 import numpy as np
 
 from .. import defaults
-from .common import device_option, emit, json_option, quiet_option
+from .common import data_dir_option, device_option, emit, json_option, named_input, quiet_option
 
 
 def extraction_options(f):
@@ -18,6 +18,7 @@ def extraction_options(f):
                      help="DataLoader processes that decode and resize images. Default: on CUDA up to 4; on CPU only as "
                           "many as the network's threads leave cores idle (often 0).")(f)
     f = device_option(f)
+    f = data_dir_option(f)
     f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
                      help=f"Images per network batch. Default: {defaults.DEFAULT_BATCH_SIZE} on CPU; on CUDA, what fits "
                           "in half the free GPU memory (at most 512).")(f)
@@ -38,19 +39,22 @@ def extraction_options(f):
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache (see `gan-eval cache`).")
 @json_option
 @quiet_option
-def fid(path1, path2, weights, resize, batch_size, device, num_workers, precision, no_cache, as_json, quiet):
+def fid(path1, path2, weights, resize, batch_size, data_dir, device, num_workers, precision, no_cache, as_json, quiet):
     """Fréchet Inception Distance between PATH1 and PATH2.
 
     Each PATH is a folder of images (searched recursively), a .zip of images, a .npy/.npz of uint8
-    images (NHWC or NCHW), or an .npz of statistics with arrays mu and sigma (as `gan-eval stats`
-    and pytorch-fid write them).
+    images (NHWC or NCHW), an MNIST idx file, a dataset name (mnist-train, mnist-test,
+    cifar10-train, cifar10-test, with an optional slice such as mnist-train[:10000]), or an .npz
+    of statistics with arrays mu and sigma (as `gan-eval stats` and pytorch-fid write them).
 
     \b
-    Example:
+    Examples:
       gan-eval fid real/ fake/ --weights pt_inception-2015-12-05-6726825d.pth
+      gan-eval fid samples.npz mnist-test --data-dir data/mnist
     """
     from ..evaluate import fid as compute_fid
 
+    path1, path2 = named_input(path1, data_dir), named_input(path2, data_dir)
     r = compute_fid(path1, path2, weights=weights, resize=resize, batch_size=batch_size, device=device,
                     num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,
                     cache=not no_cache)
@@ -64,17 +68,18 @@ def fid(path1, path2, weights, resize, batch_size, device, num_workers, precisio
 @extraction_options
 @json_option
 @quiet_option
-def stats(path, output, weights, resize, batch_size, device, num_workers, precision, as_json, quiet):
+def stats(path, output, weights, resize, batch_size, data_dir, device, num_workers, precision, as_json, quiet):
     """Write the Inception statistics of PATH to an .npz.
 
     The file holds mu (2048) and sigma (2048 x 2048) in float64, the format of pytorch-fid and the
     TTUR code, plus n, the number of images. `gan-eval fid` accepts it in place of a folder.
+    PATH is anything `gan-eval fid` takes, e.g. a dataset name: gan-eval stats mnist-train -o m.npz
     """
     from ..evaluate import compute_statistics
     from ..features.extract import load_network
 
     loaded = load_network(weights, quiet=quiet)
-    mu, sigma, n = compute_statistics(path, weights=loaded, resize=resize, batch_size=batch_size, device=device,
+    mu, sigma, n = compute_statistics(named_input(path, data_dir), weights=loaded, resize=resize, batch_size=batch_size, device=device,
                                       num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
     from ..distributed import is_main
 

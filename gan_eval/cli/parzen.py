@@ -1,7 +1,5 @@
 """`gan-eval parzen`: the Parzen-window log-likelihood protocol of the 2014 GAN paper."""
 
-import functools
-import os
 from pathlib import Path
 
 import click
@@ -10,34 +8,6 @@ import numpy as np
 from .. import defaults
 from ..errors import GanEvalError
 from .common import device_option, emit, json_option, quiet_option, warn
-
-MNIST_SPLITS = {  # shorthand -> (images file, first row, end row)
-    "train": ("train-images-idx3-ubyte", 0, 50_000),
-    "validation": ("train-images-idx3-ubyte", 50_000, 60_000),
-    "test": ("t10k-images-idx3-ubyte", 0, 10_000),
-}
-
-
-@functools.lru_cache(maxsize=2)
-def _read_idx_cached(path):
-    from ..idx import read_idx
-
-    arr = read_idx(path)
-    arr.flags.writeable = False
-    return arr
-
-
-def _mnist(split, data_dir):
-    if split not in MNIST_SPLITS:
-        raise GanEvalError(f"mnist:{split}: unknown split (use mnist:train, mnist:validation or mnist:test)")
-    folder = data_dir or os.environ.get("GAN_EVAL_DATA")
-    if not folder:
-        raise GanEvalError(f"mnist:{split}: say where the MNIST idx files are (--data-dir or env GAN_EVAL_DATA)")
-    name, start, stop = MNIST_SPLITS[split]
-    for candidate in (Path(folder) / f"{name}.gz", Path(folder) / name):
-        if candidate.exists():
-            return _read_idx_cached(str(candidate))[start:stop]
-    raise GanEvalError(f"mnist:{split}: {name}.gz not found in {folder}")
 
 
 def _array_file(path):
@@ -56,29 +26,30 @@ def _array_file(path):
 
 
 def load_unit_rows(spec, data_dir=None, limit=None, quiet=False):
-    """Rows of pixels in [0, 1] (float64, n x d) from a path or an ``mnist:`` shorthand.
+    """Rows of pixels in [0, 1] (float64, n x d) from a path or a dataset name (``mnist-test``,
+    the protocol's ``mnist:train`` = ``mnist-train[:50000]``, ``mnist:validation``, ...).
 
     uint8 images (folders, zip, .npy/.npz, idx files) are divided by 255; RGB images whose three
     channels are equal (grayscale saved as RGB) keep one channel. Float arrays are used as they
     are. Only the first `limit` rows are read into memory as floats.
     """
+    from ..datasets import parse_name
     from ..idx import is_idx, read_idx
-    from ..inputs import load_images
+    from ..inputs import load_images, open_input
 
-    if spec.startswith("mnist:"):
-        arr = _mnist(spec[len("mnist:"):], data_dir)
-    else:
-        path = Path(spec)
-        if not path.exists():
-            raise GanEvalError(f"{spec}: no such file or folder")
-        if path.is_file() and is_idx(path):
-            arr = read_idx(path)
-        elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
-            arr = _array_file(path)
-            if not np.issubdtype(arr.dtype, np.floating):
-                arr = load_images(path)
-        else:
+    path = Path(spec)
+    if not path.exists() and parse_name(spec) is not None:
+        arr = open_input(spec, data_dir).array  # uint8 N x 28 x 28 (MNIST) or N x 32 x 32 x 3
+    elif not path.exists():
+        raise GanEvalError(f"{spec}: no such file or folder")
+    elif path.is_file() and is_idx(path):
+        arr = read_idx(path)
+    elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
+        arr = _array_file(path)
+        if not np.issubdtype(arr.dtype, np.floating):
             arr = load_images(path)
+    else:
+        arr = load_images(path)
     if arr.ndim < 2 or arr.shape[0] == 0:
         raise GanEvalError(f"{spec}: expected an array of samples (n x ...), got shape {arr.shape}")
     arr = arr[:limit] if limit is not None else arr
@@ -123,7 +94,8 @@ def _parse_sigmas(text):
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Test rows per block of distances. Default: about 64 MiB of distances per block.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with the MNIST idx files for the mnist: shorthands. Default: $GAN_EVAL_DATA.")
+              help="Folder with the dataset files for dataset names (mnist-test, mnist:validation, ...). "
+                   "Default: $GAN_EVAL_DATA, then the download cache.")
 @device_option
 @json_option
 @quiet_option
@@ -136,8 +108,10 @@ def parzen(samples, test, validation, sigmas, sigma, n_centres, n_validation, n_
     of TEST (nats) is printed with its standard error. Pixels are scaled to [0, 1].
 
     SAMPLES, TEST and --validation are each a folder / .zip / .npy / .npz of uint8 images, a
-    .npy / .npz of floats already in [0, 1], an MNIST idx file, or mnist:train (train[:50000]),
-    mnist:validation (train[50000:60000]), mnist:test, read from --data-dir or $GAN_EVAL_DATA.
+    .npy / .npz of floats already in [0, 1], an MNIST idx file, or a dataset name: mnist-train,
+    mnist-test (with an optional slice such as mnist-train[:10000]) and the protocol's
+    mnist:train (mnist-train[:50000]), mnist:validation (mnist-train[50000:]), mnist:test, read
+    from --data-dir, $GAN_EVAL_DATA, or the download cache.
 
     \b
     Example:

@@ -3,7 +3,7 @@
 import click
 
 from .. import defaults
-from .common import emit, json_option, quiet_option, seed_option
+from .common import emit, json_option, named_input, quiet_option, seed_option
 from .fid import extraction_options
 
 
@@ -48,7 +48,7 @@ def _text_lines(r):
 @json_option
 @quiet_option
 def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits, k_pr, k_dc, seed, weights, resize,
-          batch_size, device, num_workers, precision, as_json, quiet):
+          batch_size, data_dir, device, num_workers, precision, as_json, quiet):
     """FID, IS, KID and precision/recall/density/coverage of FAKE against REAL.
 
     Each input goes through the Inception network once and every metric is computed from that
@@ -62,6 +62,7 @@ def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits
     """
     from ..evaluate import score as compute_score
 
+    real, fake = named_input(real, data_dir), named_input(fake, data_dir)
     r = compute_score(real, fake, metrics=metrics, weights=weights, resize=resize, batch_size=batch_size,
                       device=device, num_workers=num_workers, progress=not quiet, cache=not no_cache,
                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
