@@ -2,7 +2,9 @@
 main process, outputs in a deterministic order.
 
 fp32 with TF32 off by default, so CPU and GPU agree; ``precision="tf32"`` or ``"bf16"`` trade
-accuracy for speed on GPUs (see the README for the measured FID deviation).
+accuracy for speed, ``"bf16x3"`` runs the convolutions as three bf16 products at near-float32
+accuracy (``fused.split_precision``), and ``"auto"`` picks per device (``resolve_precision``).
+docs/precision.md has the measured speed and accuracy of each.
 """
 
 import contextlib
@@ -13,14 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .. import defaults
+from .. import defaults, devices
 from ..devices import resolve_device  # noqa: F401  (re-exported)
 from ..errors import GanEvalError, WeightsError
 from ..inputs import StatisticsInput, open_input
 from . import heap, preprocess
 from . import weights as weights_mod
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16x3")
+CHOICES = PRECISIONS + ("auto",)
 
 
 class _Preprocessed(Dataset):
@@ -104,10 +107,27 @@ def auto_workers(n_images, batch_size, device):
     return max(1, min(4, cores // 2))
 
 
+def resolve_precision(precision, device=None):
+    """The precision that `precision` names on `device`: itself, or for ``"auto"`` "bf16x3" on a
+    CPU with a bf16 matrix engine (AMX; ``devices.cpu_has_bf16_engine``) and "fp32" everywhere else
+    (CUDA included: the GPU path's default stays plain float32). Raises GanEvalError for an
+    unknown name."""
+    if precision not in CHOICES:
+        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(CHOICES)}")
+    if precision != "auto":
+        return precision
+    return "bf16x3" if resolve_device(device).type == "cpu" and devices.cpu_has_bf16_engine() else "fp32"
+
+
 @contextlib.contextmanager
 def _precision(precision, device):
-    if precision not in PRECISIONS:
-        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    precision = resolve_precision(precision, device)
+    if precision == "bf16x3":
+        from .fused import split_precision
+
+        with split_precision(engine=device.type == "cuda" or devices.cpu_has_bf16_engine()):
+            yield
+        return
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -172,13 +192,12 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: a statistics file has no images to extract features from")
     preprocess.get(resize)
-    if precision not in PRECISIONS:
-        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise GanEvalError(f"batch size must be a positive integer, got {batch_size!r}")
     loaded = load_network(weights, quiet=quiet)
     check_outputs(loaded, names)
-    dev = resolve_device(device)
     model = _model_on(loaded, dev)
     if batch_size is None:
         batch_size = auto_batch_size(dev, precision)
