@@ -256,23 +256,23 @@ def features_of_batch(images, loaded, resize=defaults.DEFAULT_RESIZE, device=Non
     """Network outputs of one in-memory batch, as the file path computes them (for streaming metrics).
 
     `images`: uint8 (NHWC, NCHW or NHW) or float in [0, 1] (quantised by round(255 x)), numpy or a
-    tensor on any device. Each image goes through ``ArraySource`` and the same per-image
-    ``preprocess`` function as a file would, on the CPU, then the network runs on `device`
-    (autocast of the caller switched off). Returns ``{output: float32 tensor on device}``.
+    tensor on any device. Quantisation and resize run batched on the images' own device
+    (``preprocess.batch``, the per-image functions' numbers to float32 summation order), so CUDA
+    images never visit the host; the network runs on `device` (autocast of the caller switched
+    off). Returns ``{output: float32 tensor on device}``.
     """
     from ..inputs import ArraySource
 
     names = _normalise_outputs(outputs)
     check_outputs(loaded, names)
-    fn = preprocess.get(resize)
-    if isinstance(images, torch.Tensor) and images.dtype in (torch.float16, torch.bfloat16):
-        images = images.float()  # numpy has no bfloat16, and float16 arithmetic would misround 255 x
-    src = images if isinstance(images, ArraySource) else ArraySource(images, name="images")
-    x = torch.stack([fn(src.load(i)) for i in range(len(src))])
+    preprocess.get(resize)
+    if isinstance(images, ArraySource):
+        images = images.array
     dev = resolve_device(device)
     model = _model_on(loaded, dev)
+    with torch.no_grad(), torch.autocast(dev.type, enabled=False):
+        x = preprocess.batch(images, resize).to(dev)
     with torch.no_grad(), torch.autocast(dev.type, enabled=False), _precision(precision, dev):
-        x = x.to(dev)
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         out = model(x, outputs=names)
