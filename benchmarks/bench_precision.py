@@ -1,6 +1,7 @@
-"""How far `--precision tf32` and `--precision bf16` move FID from fp32.
+"""How far `--precision bf16x3`, `tf32` and `bf16` move features and FID from fp32.
 
-Run: ``python -m benchmarks.bench_precision [--n 250] [--device cpu|cuda] [--no-append]``.
+Run: ``python -m benchmarks.bench_precision [--n 250] [--device cpu|cuda] [--precisions fp32,bf16x3,bf16,tf32]
+[--no-append]``.
 No timing or bound is asserted; this measures what the README reports.
 
 Two image pairs, each scored in fp32, bf16 and tf32 with the same weights:
@@ -9,7 +10,9 @@ Two image pairs, each scored in fp32, bf16 and tf32 with the same weights:
 * ``--n`` MNIST test digits against as many training digits (``$GAN_EVAL_DATA``, default
   ``../shared/data/mnist``), skipped when the data is absent.
 
-bf16 is ``torch.autocast`` on the chosen device, as `gan-eval --precision bf16` runs it. TF32
+bf16x3 is the split-bf16 path (``gan_eval.features.fused.split_precision``): on a CPU without a
+bf16 matrix engine it runs in its emulated float32 form, which gives the matrix engine's
+numbers up to the order of summation. bf16 is ``torch.autocast`` on the chosen device, as `gan-eval --precision bf16` runs it. TF32
 exists only on CUDA (on CPU PyTorch ignores the flag), so on CPU the tf32 row is an emulation:
 every convolution's input and weights rounded to TF32's 10-bit mantissa (round to nearest even),
 products accumulated in float32, which is what TF32 tensor cores do. On a GPU the row is the
@@ -23,7 +26,7 @@ import torch
 
 from . import harness
 
-HEADING = "## Reduced precision: tf32 and bf16 against fp32 (issue 7)"
+HEADING = "## Reduced precision: bf16x3, tf32 and bf16 against fp32 (issues 7 and 20)"
 
 
 def round_to_tf32(t):
@@ -80,6 +83,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=250, help="MNIST digits per side (default 250)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    ap.add_argument("--precisions", default="fp32,bf16x3,bf16,tf32",
+                    help="comma-separated, fp32 first (default fp32,bf16x3,bf16,tf32)")
     ap.add_argument("--quick", action="store_true", help="fixtures only, print only")
     ap.add_argument("--no-append", action="store_true", help="print only; do not touch RESULTS.md")
     a = ap.parse_args(argv)
@@ -93,8 +98,11 @@ def main(argv=None):
     from gan_eval.inputs import load_images
     from gan_eval.metrics.fid import fid_from_features
 
+    from gan_eval.devices import cpu_has_bf16_engine
+
     machine = harness.machine_line()
     dev = resolve_device(a.device)
+    engine = dev.type == "cuda" or cpu_has_bf16_engine()
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path, what = harness.pt_inception_weights(tmp)
@@ -107,10 +115,11 @@ def main(argv=None):
         if m is not None:
             pairs[f"MNIST test[:{a.n}] vs train[:{a.n}]"] = m
 
+    precisions = ["fp32"] + [p for p in a.precisions.split(",") if p and p != "fp32"]
     rows = []
     for label, (real, fake) in pairs.items():
         feats = {}
-        for precision in ("fp32", "bf16", "tf32"):
+        for precision in precisions:
             if precision == "tf32" and dev.type != "cuda":
                 name = "tf32 (emulated on CPU)"
                 feats[name] = [emulated_features(s, loaded, "tensorflow") for s in (real, fake)]
@@ -118,16 +127,18 @@ def main(argv=None):
                 name = precision
                 feats[name] = [extract_features(s, weights=loaded, device=dev, precision=precision, num_workers=0,
                                                 progress=False, quiet=True) for s in (real, fake)]
-            print(f"{label}: {name} done", flush=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                print(f"{label}: {name} done, FID {fid_from_features(*feats[name]):.6f}", flush=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fewer samples than dimensions: known, and the same for every row
             fids = {k: fid_from_features(*v) for k, v in feats.items()}
         ref_fid, ref = fids["fp32"], feats["fp32"]
         for name, fid in fids.items():
             fdiff = max(harness.rel_diff(f, r) for f, r in zip(feats[name], ref))
-            rows.append(f"| {label} | {name} | {fid:.4f} | {abs(fid - ref_fid):.2e} | "
+            rows.append(f"| {label} | {name} | {fid:.6f} | {abs(fid - ref_fid):.2e} | "
                         f"{abs(fid - ref_fid) / ref_fid:.1e} | {fdiff:.1e} |" if name != "fp32" else
-                        f"| {label} | fp32 | {fid:.4f} | | | |")
+                        f"| {label} | fp32 | {fid:.6f} | | | |")
 
     lines = [
         f"{machine}; device {dev}.",
@@ -140,6 +151,8 @@ def main(argv=None):
         "|---|---|---:|---:|---:|---:|",
         *rows,
         "",
+        "bf16x3: each convolution as x_hi·w_hi + x_hi·w_lo + x_lo·w_hi over bfloat16 halves of its float32 "
+        f"operands, float32 accumulation ({'on a bf16 matrix engine' if engine else 'emulated in float32: this CPU has no bf16 matrix engine'}). "
         "On CPU, tf32 is emulated: convolution operands rounded to TF32 (10-bit mantissa), float32 "
         "accumulation. bf16 autocast runs the convolutions in bfloat16 (7 explicit mantissa bits, against float32's 23).",
     ]

@@ -1,4 +1,7 @@
-"""Device choice shared by the network and the metric code: CUDA when present, else CPU."""
+"""Device choice shared by the network and the metric code: CUDA when present, else CPU; and
+whether the CPU has a bfloat16 matrix engine."""
+
+import functools
 
 import torch
 
@@ -15,3 +18,25 @@ def resolve_device(device=None):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise GanEvalError(f"device {device!r} asked for, but CUDA is not available")
     return dev
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:  # not Linux
+        return set()
+
+
+@functools.cache
+def cpu_has_bf16_engine():
+    """True when this CPU multiplies bfloat16 matrices in hardware (Intel AMX: the amx_bf16 and
+    amx_tile flags of /proc/cpuinfo) and PyTorch's oneDNN can use it; False elsewhere (AVX2 and
+    AVX-512 without AMX, ARM, non-Linux), where bf16 convolutions are emulated and slower than
+    float32."""
+    if not {"amx_bf16", "amx_tile"} <= _cpu_flags():
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import defaults, distributed
 from .errors import GanEvalError
-from .features.extract import check_outputs, iter_features, load_network
+from .features.extract import check_outputs, iter_features, load_network, resolve_precision
 from .inputs import StatisticsInput, open_input
 from .metrics.fid import fid_from_moments
 from .stats import Statistics
@@ -84,13 +84,15 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
 
     Each input is a folder, .zip, .npy/.npz of uint8 images, an .npz of statistics (``mu``,
     ``sigma``), a uint8 array/tensor (NHWC or NCHW) or a float tensor in [0, 1]. Returns a dict
-    with ``fid``, ``n1``, ``n2``, ``resize`` and ``weights_sha256`` (None when both inputs are
-    statistics files). Sets smaller than 2048 use the exact low-rank computation. With
+    with ``fid``, ``n1``, ``n2``, ``resize``, ``weights_sha256`` and ``network_precision`` (the
+    precision that ran, "auto" resolved; None for these three when both inputs are statistics
+    files). Sets smaller than 2048 use the exact low-rank computation. With
     ``cache=True`` the network outputs of file inputs are read from / written to the feature
     cache (see ``gan_eval.cache``).
     """
     import warnings
 
+    precision = resolve_precision(precision, device)
     srcs = [open_input(source1), open_input(source2)]
     loaded = None
     moments = []
@@ -118,6 +120,7 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
         "n2": n2,
         "resize": resize if loaded is not None else None,
         "weights_sha256": loaded.sha256 if loaded is not None else None,
+        "network_precision": precision if loaded is not None else None,
     }
 
 
@@ -161,6 +164,7 @@ def cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, 
     """
     from . import cache as feature_cache
 
+    precision = resolve_precision(precision, device)  # the cache keys on what runs, not on "auto"
     n = len(src)
     keep = feature_cache.stored_outputs(n, needed)
     fingerprint = src.fingerprint() if cache else None
@@ -213,7 +217,8 @@ def score(real, fake, metrics=METRICS, weights=None, resize=defaults.DEFAULT_RES
 
     Returns a dict: ``fid``; ``is`` and ``is_real`` as ``{"mean", "std"}`` over the splits; ``kid``
     as ``{"mean", "std", "subset_size", "subsets"}``; ``precision``, ``recall``, ``density``,
-    ``coverage``; then ``n_real``, ``n_fake``, ``resize``, ``weights_sha256`` and ``cache``
+    ``coverage``; then ``n_real``, ``n_fake``, ``resize``, ``weights_sha256``, ``network_precision``
+    (the precision that ran, "auto" resolved) and ``cache``
     (``{"real": ..., "fake": ...}``: hit, miss, off or None when the side needed no pass).
     """
     import warnings
@@ -223,6 +228,7 @@ def score(real, fake, metrics=METRICS, weights=None, resize=defaults.DEFAULT_RES
     from .metrics.prdc import density_coverage, precision_recall, prdc
 
     metrics = parse_metrics(metrics)
+    precision = resolve_precision(precision, device)
     srcs = {"real": open_input(real), "fake": open_input(fake)}
     for side, src in srcs.items():
         bad = [m for m in metrics if m not in _STATS_OK[side]]
@@ -285,6 +291,7 @@ def score(real, fake, metrics=METRICS, weights=None, resize=defaults.DEFAULT_RES
         "n_fake": counted("fake"),
         "resize": resize if loaded is not None else None,
         "weights_sha256": loaded.sha256 if loaded is not None else None,
+        "network_precision": precision if loaded is not None else None,
         "cache": status,
     })
     return result

@@ -10,7 +10,8 @@
             print(step, fid.compute())
 
 Every class runs the images through the same preprocessing and network as the one-shot functions
-(``features.extract.features_of_batch``): images are uint8 (NCHW, NHWC or NHW) or floats in [0, 1]
+(``features.extract.features_of_batch``; quantisation and resize batched on the images' own
+device, so CUDA images stay on the GPU): images are uint8 (NCHW, NHWC or NHW) or floats in [0, 1]
 (quantised by round(255 x), as saving to PNG would), numpy arrays or tensors on any device. FID
 accumulates float64 pool3 moments (``Statistics``), so its memory does not grow with the number of
 images, and keeps the pool3 features while a side has fewer than 2048 images, for the exact
@@ -33,7 +34,7 @@ import torch
 
 from . import defaults
 from .errors import GanEvalError
-from .features.extract import check_outputs, features_of_batch, load_network, resolve_device
+from .features.extract import check_outputs, features_of_batch, load_network, resolve_device, resolve_precision
 from .stats import Statistics
 
 __all__ = ["FID", "KID", "InceptionScore", "PrecisionRecall", "DensityCoverage"]
@@ -95,8 +96,9 @@ class _StreamingMetric:
 
     def __init__(self, reference=None, weights=None, resize=defaults.DEFAULT_RESIZE, device=None, precision="fp32",
                  cache=True, quiet=False):
-        self.resize, self.precision, self.quiet = resize, precision, quiet
+        self.resize, self.quiet = resize, quiet
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)  # "auto" resolved once: the cache keys on it
         self._loaded = load_network(weights, quiet=quiet)
         check_outputs(self._loaded, self.outputs)
         self._sides = {"real": self._new_side(), "fake": self._new_side()} if self.two_sided else {"fake": self._new_side()}

@@ -2,7 +2,9 @@
 main process, outputs in a deterministic order.
 
 fp32 with TF32 off by default, so CPU and GPU agree; ``precision="tf32"`` or ``"bf16"`` trade
-accuracy for speed on GPUs (see the README for the measured FID deviation).
+accuracy for speed, ``"bf16x3"`` runs the convolutions as three bf16 products at near-float32
+accuracy (``fused.split_precision``), and ``"auto"`` picks per device (``resolve_precision``).
+docs/precision.md has the measured speed and accuracy of each.
 """
 
 import contextlib
@@ -13,14 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .. import defaults
+from .. import defaults, devices
 from ..devices import resolve_device  # noqa: F401  (re-exported)
 from ..errors import GanEvalError, WeightsError
 from ..inputs import StatisticsInput, open_input
 from . import heap, preprocess
 from . import weights as weights_mod
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16", "bf16x3")
+CHOICES = PRECISIONS + ("auto",)
 
 
 class _Preprocessed(Dataset):
@@ -104,10 +107,27 @@ def auto_workers(n_images, batch_size, device):
     return max(1, min(4, cores // 2))
 
 
+def resolve_precision(precision, device=None):
+    """The precision that `precision` names on `device`: itself, or for ``"auto"`` "bf16x3" on a
+    CPU with a bf16 matrix engine (AMX; ``devices.cpu_has_bf16_engine``) and "fp32" everywhere else
+    (CUDA included: the GPU path's default stays plain float32). Raises GanEvalError for an
+    unknown name."""
+    if precision not in CHOICES:
+        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(CHOICES)}")
+    if precision != "auto":
+        return precision
+    return "bf16x3" if resolve_device(device).type == "cpu" and devices.cpu_has_bf16_engine() else "fp32"
+
+
 @contextlib.contextmanager
 def _precision(precision, device):
-    if precision not in PRECISIONS:
-        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    precision = resolve_precision(precision, device)
+    if precision == "bf16x3":
+        from .fused import split_precision
+
+        with split_precision(engine=device.type == "cuda" or devices.cpu_has_bf16_engine()):
+            yield
+        return
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -172,13 +192,12 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: a statistics file has no images to extract features from")
     preprocess.get(resize)
-    if precision not in PRECISIONS:
-        raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise GanEvalError(f"batch size must be a positive integer, got {batch_size!r}")
     loaded = load_network(weights, quiet=quiet)
     check_outputs(loaded, names)
-    dev = resolve_device(device)
     model = _model_on(loaded, dev)
     if batch_size is None:
         batch_size = auto_batch_size(dev, precision)
@@ -237,23 +256,23 @@ def features_of_batch(images, loaded, resize=defaults.DEFAULT_RESIZE, device=Non
     """Network outputs of one in-memory batch, as the file path computes them (for streaming metrics).
 
     `images`: uint8 (NHWC, NCHW or NHW) or float in [0, 1] (quantised by round(255 x)), numpy or a
-    tensor on any device. Each image goes through ``ArraySource`` and the same per-image
-    ``preprocess`` function as a file would, on the CPU, then the network runs on `device`
-    (autocast of the caller switched off). Returns ``{output: float32 tensor on device}``.
+    tensor on any device. Quantisation and resize run batched on the images' own device
+    (``preprocess.batch``, the per-image functions' numbers to float32 summation order), so CUDA
+    images never visit the host; the network runs on `device` (autocast of the caller switched
+    off). Returns ``{output: float32 tensor on device}``.
     """
     from ..inputs import ArraySource
 
     names = _normalise_outputs(outputs)
     check_outputs(loaded, names)
-    fn = preprocess.get(resize)
-    if isinstance(images, torch.Tensor) and images.dtype in (torch.float16, torch.bfloat16):
-        images = images.float()  # numpy has no bfloat16, and float16 arithmetic would misround 255 x
-    src = images if isinstance(images, ArraySource) else ArraySource(images, name="images")
-    x = torch.stack([fn(src.load(i)) for i in range(len(src))])
+    preprocess.get(resize)
+    if isinstance(images, ArraySource):
+        images = images.array
     dev = resolve_device(device)
     model = _model_on(loaded, dev)
+    with torch.no_grad(), torch.autocast(dev.type, enabled=False):
+        x = preprocess.batch(images, resize).to(dev)
     with torch.no_grad(), torch.autocast(dev.type, enabled=False), _precision(precision, dev):
-        x = x.to(dev)
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         out = model(x, outputs=names)

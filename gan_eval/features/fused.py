@@ -15,6 +15,18 @@ pixel, the other pixels per channel), so they commute: the copy convolves first 
 4-10x fewer output channels, then adds the ReLU. The bias commutes too, since the
 padding-free average of a constant is the constant.
 
+Split-bf16 ("bf16x3", see `split_precision`): each convolution runs on bfloat16 halves of
+its float32 operands, x = x_hi + x_lo and w = w_hi + w_lo (hi the bf16 rounding, lo the bf16
+rounding of the remainder), as x·w ≈ x_hi·w_hi + x_hi·w_lo + x_lo·w_hi. The three products are
+one convolution over three times the input channels, [x_hi, x_hi, x_lo] against
+[w_hi, w_lo, w_hi]. Every operand is exact in bf16 and every product of two bf16 numbers is exact
+in float32, so a matrix engine that takes bf16 inputs and accumulates in float32 (oneDNN's
+"bf16 fp32 math mode" on AMX CPUs, TF32 tensor cores on GPUs: bf16 fits in TF32's mantissa)
+computes the sum at float32 accuracy; what is left out is x_lo·w_lo and the rounding of the two
+tails, ~2⁻¹⁶ relative per product. Activations stay float32 between layers. Where no bf16 unit
+exists the same convolution runs in float32 (three times the work, same numbers up to the order
+of summation): that is how the accuracy is measured on any CPU.
+
 On CPU, a batch runs through the network in near-equal chunks of at most `CPU_CHUNK` images,
 which bounds the activation memory (at 50 images the map that the stem's first max pool reads
 is 277 MB, at 13 images 72 MB).
@@ -25,6 +37,7 @@ unfused network's up to float32 round-off (≈2e-6 relative with the reference w
 float64 the two agree to ~1e-14; see tests/test_fused.py).
 """
 
+import contextlib
 import copy
 import math
 
@@ -59,19 +72,29 @@ class ConvReLU(nn.Module):
         weight, bias = fold_batch_norm(layer)
         self.conv.weight, self.conv.bias = nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, False)
         self._packed = None  # the weights in oneDNN's blocked layout, made on the first CPU call
+        self._split = None  # [w_hi, w_lo, w_hi] along the input channels (and its packed copy), on first use
 
     def _apply(self, fn, *args, **kwargs):
-        self._packed = None  # .to(), .double() ... make the packed copy stale
+        self._packed = self._split = None  # .to(), .double() ... make the derived copies stale
         return super()._apply(fn, *args, **kwargs)
 
     activation = "relu"
 
-    def forward(self, x):
+    def _conv(self, x):
+        """The convolution plus bias, with `activation` applied when oneDNN fuses it (flag True)."""
+        split = _SPLIT["on"] and x.dtype == torch.float32
+        if split:
+            x = _split_input(x)
         if _use_onednn(x):
-            y = _onednn_conv(self, x)
+            y = _onednn_conv(self, x, split)
             if y is not None:
-                return y
-        return F.relu(self.conv(x), inplace=True)
+                return y, True
+        w = _split_weight(self)[0] if split else self.conv.weight
+        return F.conv2d(x, w, self.conv.bias, self.conv.stride, self.conv.padding), False
+
+    def forward(self, x):
+        y, activated = self._conv(x)
+        return y if activated else F.relu(y, inplace=True)
 
 
 class ConvPoolReLU(ConvReLU):
@@ -85,10 +108,7 @@ class ConvPoolReLU(ConvReLU):
         self.pool = AvgPool3x3()
 
     def forward(self, x):
-        y = _onednn_conv(self, x) if _use_onednn(x) else None
-        if y is None:
-            y = self.conv(x)
-        return F.relu(self.pool(y), inplace=True)
+        return F.relu(self.pool(self._conv(x)[0]), inplace=True)
 
 
 _ONEDNN = {"ok": torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")}
@@ -104,7 +124,7 @@ def _use_onednn(x):
     return not autocast  # bf16 autocast must see the plain conv2d
 
 
-def _onednn_conv(layer, x):
+def _onednn_conv(layer, x, split=False):
     """Convolution, bias and `layer.activation` in one oneDNN call with pre-packed weights (None if
     unavailable).
 
@@ -116,13 +136,91 @@ def _onednn_conv(layer, x):
     c = layer.conv
     args = (list(c.padding), list(c.stride), list(c.dilation), c.groups)
     try:
-        if layer._packed is None:
-            layer._packed = torch._C._nn.mkldnn_reorder_conv2d_weight(c.weight.detach().to_mkldnn(), *args,
-                                                                      list(x.shape))
-        return torch.ops.mkldnn._convolution_pointwise(x, layer._packed, c.bias, *args, layer.activation, [], "")
+        if split:
+            weight, packed = _split_weight(layer)
+            if packed is None:
+                packed = torch._C._nn.mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), *args, list(x.shape))
+                layer._split = (_SPLIT["engine"], weight, packed)
+        else:
+            if layer._packed is None:
+                layer._packed = torch._C._nn.mkldnn_reorder_conv2d_weight(c.weight.detach().to_mkldnn(), *args,
+                                                                          list(x.shape))
+            packed = layer._packed
+        return torch.ops.mkldnn._convolution_pointwise(x, packed, c.bias, *args, layer.activation, [], "")
     except (RuntimeError, AttributeError, NotImplementedError):
         _ONEDNN["ok"] = False
         return None
+
+
+def split_bf16(t):
+    """``(hi, lo)``: float32 tensors of bf16-representable values with t ≈ hi + lo.
+
+    hi is t rounded to bfloat16 (8-bit significand), lo the bfloat16 rounding of t − hi; the
+    error |t − hi − lo| is at most 2⁻¹⁷ |t| (round-to-nearest twice).
+    """
+    hi = t.to(torch.bfloat16).float()
+    return hi, (t - hi).to(torch.bfloat16).float()
+
+
+def _split_weight(layer):
+    """(split weight, its oneDNN-packed copy or None): [w_hi, w_lo, w_hi] along the input channels,
+    or in the emulated form [w_hi + w_lo, w_hi] (see `_split_input`)."""
+    form = _SPLIT["engine"]
+    if layer._split is None or layer._split[0] != form:
+        hi, lo = split_bf16(layer.conv.weight.detach())
+        w = torch.cat([hi, lo, hi] if form else [hi + lo, hi], 1)
+        layer._split = (form, w.contiguous(memory_format=torch.channels_last), None)
+    return layer._split[1:]
+
+
+# Split-bf16 state: on or off; the form (see `_split_input`); the last input split (the branches
+# of an Inception block read the same input, so it is split once).
+_SPLIT = {"on": False, "engine": True, "last": None}
+
+
+def _split_input(x):
+    """[x_hi, x_hi, x_lo] along the channels, in x's memory format (for [w_hi, w_lo, w_hi]).
+
+    Without a bf16 engine the emulated form [x_hi, x_lo] against [w_hi + w_lo, w_hi] gives the
+    same sum with 2/3 of the float32 work: x_hi (8 significant bits) times w_hi + w_lo (16) is
+    still exact in float32.
+    """
+    last = _SPLIT["last"]
+    if last is not None and last[0] is x:
+        return last[1]
+    n, c, h, w = x.shape
+    parts = 3 if _SPLIT["engine"] else 2
+    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and c > 1 else torch.contiguous_format
+    out = torch.empty((n, parts * c, h, w), dtype=x.dtype, device=x.device, memory_format=fmt)
+    hi = x.to(torch.bfloat16)
+    out[:, :c].copy_(hi)
+    if parts == 3:
+        out[:, c:2 * c].copy_(hi)
+    out[:, (parts - 1) * c:].copy_((x - out[:, :c]).to(torch.bfloat16))
+    _SPLIT["last"] = (x, out)
+    return out
+
+
+@contextlib.contextmanager
+def split_precision(engine=True):
+    """Run the fused network's convolutions in split-bf16 inside this block (see the module doc).
+
+    Lets oneDNN (CPU) take bf16 inputs with float32 accumulation for float32 convolutions, and
+    cuDNN (CUDA) use TF32 tensor cores: exact on the split operands, which are bf16-representable.
+    ``engine=False`` (no bf16 hardware) uses the emulated form of `_split_input`: the same numbers
+    up to the order of summation, in float32. Restores the previous settings on exit.
+    """
+    mk = torch.backends.mkldnn
+    saved = (_SPLIT["on"], _SPLIT["engine"], mk.conv.fp32_precision, torch.backends.cudnn.allow_tf32)
+    _SPLIT["on"], _SPLIT["engine"], _SPLIT["last"] = True, bool(engine), None
+    mk.conv.fp32_precision = "bf16"
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        _SPLIT["on"], _SPLIT["engine"], _SPLIT["last"] = saved[0], saved[1], None
+        mk.conv.fp32_precision = saved[2]
+        torch.backends.cudnn.allow_tf32 = saved[3]
 
 
 class FusedInceptionV3(nn.Module):
