@@ -46,6 +46,7 @@ from .models.latent import LATENTS, sample_latent
 UPDATES = ("alternating", "simultaneous")
 MNIST_TRAIN = 50_000  # train[0:50000] for training, train[50000:60000] for validation (2014 protocol)
 LOG = "log.jsonl"
+MBD_INIT = 500  # real samples for minibatch discrimination's init (improved-gan's init_param(trainx[:500]))
 
 # fields that may change between a run and its resume; everything else must match
 RUNTIME_FIELDS = (
@@ -222,6 +223,7 @@ class _Run:
         self._load_data()
         self.G.to(device)
         self.D.to(device)
+        self._init_minibatch_disc()
         # Polyak averaging of G's weights (Yazıcı et al. 2019); samples and metrics use the average
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.hp["ema"] else None
         self.opt_g, self.opt_d = self._optimizer(self.G, self.hp["lr"]), self._optimizer(self.D, self.hp["d_lr"])
@@ -257,6 +259,18 @@ class _Run:
                 self.test = ((tx.float() * ((hi - lo) / 255.0) + lo).to(self.device), torch.from_numpy(np.array(test.labels)).to(self.device))
         if self.module.OBJECTIVE == "sgan":
             self.labelled = self._labelled_batches(train_x, train_y)
+
+    def _init_minibatch_disc(self):
+        """The reference's data-dependent init of minibatch discrimination, on MBD_INIT real samples
+        drawn with their own generator (the run's data order is untouched)."""
+        if getattr(self.D, "mbd", None) is None:
+            return
+        g, b, pack = torch.Generator().manual_seed(self.cfg.seed + 20_011), self.batches, self.cfg.pack
+        if self.mixture is not None:
+            source, n = MixtureBatches(self.mixture, g, self.device), MBD_INIT
+        else:
+            source, n = TensorBatches(b.data, b.labels, g, b.output_range, self.device), min(MBD_INIT, len(b.data))
+        self.D.init_minibatch_disc(source.next(n - n % pack)[0])
 
     def _labelled_batches(self, train_x, train_y):
         """A class-balanced labelled subset of n_labels examples, chosen with the run's seed."""
