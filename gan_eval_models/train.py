@@ -177,6 +177,18 @@ def _int(value, name, minimum):
         raise GanEvalError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def ema_rate(t, decay):
+    """Weight of the t-th iterate (t = 1, 2, ...) in a bias-corrected moving average of G's weights.
+
+    ema_t = Σ_{k≤t} (1 − d)·d^(t−k)·θ_k / (1 − d^t), i.e. ema_t = ema_{t−1} + r_t·(θ_t − ema_{t−1})
+    with r_t = (1 − d) / (1 − d^t) (Adam's bias correction, Kingma & Ba 2015, §3): the first
+    iterate replaces the initial weights and short runs average their own iterates (about the
+    weights of mid-run) instead of staying near the initialisation; once d^t is small the rate
+    is the plain 1 − d.
+    """
+    return (1.0 - decay) / -np.expm1(t * np.log(decay)) if decay > 0 else 1.0
+
+
 def has_checkpoint(run_dir):
     """Whether `run_dir` holds a training checkpoint (what ``resume=True`` needs)."""
     return (Path(run_dir) / ckpt.CHECKPOINT).is_file()
@@ -304,9 +316,9 @@ class _Run:
         return self.G_ema if self.G_ema is not None else self.G
 
     def _update_ema(self):
-        decay = self.hp["ema"]
+        rate = ema_rate(self.step + 1, self.hp["ema"])
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - decay)
+            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), rate)
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 
