@@ -46,6 +46,7 @@ from .models.latent import LATENTS, sample_latent
 UPDATES = ("alternating", "simultaneous")
 MNIST_TRAIN = 50_000  # train[0:50000] for training, train[50000:60000] for validation (2014 protocol)
 LOG = "log.jsonl"
+MBD_INIT = 500  # real samples for minibatch discrimination's init (improved-gan's init_param(trainx[:500]))
 
 # fields that may change between a run and its resume; everything else must match
 RUNTIME_FIELDS = (
@@ -176,6 +177,18 @@ def _int(value, name, minimum):
         raise GanEvalError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def ema_rate(t, decay):
+    """Weight of the t-th iterate (t = 1, 2, ...) in a bias-corrected moving average of G's weights.
+
+    ema_t = Σ_{k≤t} (1 − d)·d^(t−k)·θ_k / (1 − d^t), i.e. ema_t = ema_{t−1} + r_t·(θ_t − ema_{t−1})
+    with r_t = (1 − d) / (1 − d^t) (Adam's bias correction, Kingma & Ba 2015, §3): the first
+    iterate replaces the initial weights and short runs average their own iterates (about the
+    weights of mid-run) instead of staying near the initialisation; once d^t is small the rate
+    is the plain 1 − d.
+    """
+    return (1.0 - decay) / -np.expm1(t * np.log(decay)) if decay > 0 else 1.0
+
+
 def has_checkpoint(run_dir):
     """Whether `run_dir` holds a training checkpoint (what ``resume=True`` needs)."""
     return (Path(run_dir) / ckpt.CHECKPOINT).is_file()
@@ -222,6 +235,7 @@ class _Run:
         self._load_data()
         self.G.to(device)
         self.D.to(device)
+        self._init_minibatch_disc()
         # Polyak averaging of G's weights (Yazıcı et al. 2019); samples and metrics use the average
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.hp["ema"] else None
         self.opt_g, self.opt_d = self._optimizer(self.G, self.hp["lr"]), self._optimizer(self.D, self.hp["d_lr"])
@@ -258,6 +272,18 @@ class _Run:
         if self.module.OBJECTIVE == "sgan":
             self.labelled = self._labelled_batches(train_x, train_y)
 
+    def _init_minibatch_disc(self):
+        """The reference's data-dependent init of minibatch discrimination, on MBD_INIT real samples
+        drawn with their own generator (the run's data order is untouched)."""
+        if getattr(self.D, "mbd", None) is None:
+            return
+        g, b, pack = torch.Generator().manual_seed(self.cfg.seed + 20_011), self.batches, self.cfg.pack
+        if self.mixture is not None:
+            source, n = MixtureBatches(self.mixture, g, self.device), MBD_INIT
+        else:
+            source, n = TensorBatches(b.data, b.labels, g, b.output_range, self.device), min(MBD_INIT, len(b.data))
+        self.D.init_minibatch_disc(source.next(n - n % pack)[0])
+
     def _labelled_batches(self, train_x, train_y):
         """A class-balanced labelled subset of n_labels examples, chosen with the run's seed."""
         k, n = self.spec["n_classes"], self.hp["n_labels"]
@@ -290,9 +316,9 @@ class _Run:
         return self.G_ema if self.G_ema is not None else self.G
 
     def _update_ema(self):
-        decay = self.hp["ema"]
+        rate = ema_rate(self.step + 1, self.hp["ema"])
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - decay)
+            torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), rate)
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 

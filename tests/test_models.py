@@ -85,20 +85,85 @@ def test_pack_reference():
     assert torch.equal(pack(v, 2), torch.tensor([[0.0, 1, 2, 3], [4, 5, 6, 7]]))
 
 
-def test_minibatch_discrimination_against_loops():
-    """o(x_i)_b = Σ_{j≠i} exp(−Σ_c |M_{i,b,c} − M_{j,b,c}|), computed here with plain loops (Salimans et al. 2016)."""
+def _reference_minibatch_layer(x, theta, log_weight_scale, b, init=False):
+    """openai/improved-gan nn.py MinibatchLayer.get_output_for, transcribed to NumPy (float64):
+    returns (output, new log_weight_scale, new b) (the last two only change when init=True)."""
+    W = theta * (np.exp(log_weight_scale) / np.sqrt(np.sum(np.square(theta), axis=0)))[None]
+    activation = np.tensordot(x, W, [[1], [0]])  # (N, B, C)
+    abs_dif = (np.sum(np.abs(activation[:, :, :, None] - activation.transpose(1, 2, 0)[None]), axis=2)
+               + 1e6 * np.eye(x.shape[0])[:, None, :])  # (N, B, N)
+    if init:
+        mean_min_abs_dif = 0.5 * np.mean(np.min(abs_dif, axis=2), axis=0)
+        abs_dif /= mean_min_abs_dif[None, :, None]
+        log_weight_scale = log_weight_scale - np.log(mean_min_abs_dif)[:, None]
+    f = np.sum(np.exp(-abs_dif), axis=2)
+    if init:
+        mf = np.mean(f, axis=0)
+        f -= mf[None]
+        b = -mf
+    else:
+        f += b[None]
+    return np.concatenate([x, f], axis=1), log_weight_scale, b
+
+
+def test_minibatch_discrimination_matches_the_reference_layer():
+    """Same θ, log-scale and bias → the same output as improved-gan's MinibatchLayer (NumPy
+    transcription above), ≤ 1e-6, before and after the data-dependent init."""
     torch.manual_seed(1)
-    layer = MinibatchDiscrimination(4, n_kernels=3, kernel_dim=2).double()
-    f = torch.randn(5, 4, dtype=torch.float64)
-    out = layer(f)
-    M = (f @ layer.T).detach().numpy().reshape(5, 3, 2)
-    expected = np.zeros((5, 3))
-    for i in range(5):
-        for b in range(3):
-            expected[i, b] = sum(math.exp(-np.abs(M[i, b] - M[j, b]).sum()) for j in range(5) if j != i)
-    assert out.shape == (5, 7)
-    np.testing.assert_allclose(out[:, :4].detach().numpy(), f.numpy())
-    np.testing.assert_allclose(out[:, 4:].detach().numpy(), expected, rtol=1e-12)
+    layer = MinibatchDiscrimination(6, n_kernels=4, kernel_dim=3).double()
+    with torch.no_grad():
+        layer.log_weight_scale.normal_(0, 0.3)
+        layer.b.normal_(0, 1)
+    f = torch.randn(7, 6, dtype=torch.float64)
+    theta, s, b = (t.detach().numpy().copy() for t in (layer.theta, layer.log_weight_scale, layer.b))
+    expected, _, _ = _reference_minibatch_layer(f.numpy(), theta, s, b)
+    ours = torch.cat([f, layer(f)], 1).detach().numpy()
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+
+    expected_init, s_init, b_init = _reference_minibatch_layer(f.numpy(), theta, s, b, init=True)
+    layer.data_init(f)
+    np.testing.assert_allclose(layer.log_weight_scale.detach().numpy(), s_init, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(layer.b.detach().numpy(), b_init, rtol=0, atol=1e-6)
+    # after init the layer's plain forward equals the reference's init-pass output
+    np.testing.assert_allclose(torch.cat([f, layer(f)], 1).detach().numpy(), expected_init, rtol=0, atol=1e-6)
+
+
+def test_minibatch_discrimination_init_spreads_the_batch():
+    """Reference init: the mean nearest-neighbour L1 distance per kernel is 2 and the features
+    average 0 on the init batch. Raw N(0, 0.05) weights on the 2-D discriminator's features would
+    put every pair within ~0.01, so that each feature sat near its maximum N − 1."""
+    torch.manual_seed(0)
+    from gan_eval_models.datasets import get_dataset
+
+    _, D = build_models("gan2014", SPECS["ring"], minibatch_disc=True)
+    x = get_dataset("ring").sample(500, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h = D.body(x)
+        raw = D.mbd.distances(h)
+        D.init_minibatch_disc(x)
+        dist = D.mbd.distances(h)
+    eye = torch.eye(500, dtype=torch.bool)
+    nn_raw = raw.masked_fill(eye, float("inf")).amin(-1).mean(-1)
+    nn_init = dist.masked_fill(eye, float("inf")).amin(-1).mean(-1)
+    assert nn_raw.max() < 0.05  # the saturated start the init removes
+    np.testing.assert_allclose(nn_init.numpy(), 2.0, rtol=1e-4)
+    with torch.no_grad():
+        assert D.mbd(h).mean(0).abs().max() < 1e-4
+
+
+def test_minibatch_discrimination_reads_a_pooled_vector():
+    """MBD sits on the channel means of the last conv map (the reference's global pooling), so
+    the D = 1/2 G net of Metz et al. (1,889 parameters) stays small instead of growing 69x."""
+    spec = dataset_spec("stacked-mnist")
+    _, plain = build_models("dcgan-small", spec, width=4)
+    _, mbd = build_models("dcgan-small", spec, width=4, minibatch_disc=True)
+    n_plain, n_mbd = (sum(p.numel() for p in d.parameters()) for d in (plain, mbd))
+    assert n_plain == 1889 and n_mbd < 1.25 * n_plain
+    assert mbd.mbd.theta.shape[0] == 16  # 4w = 16 channel means, not 16·4·4 flat features
+    x = torch.randn(6, 3, 28, 28)
+    assert mbd(x).shape == (6, 1)
+    _, dc = build_models("dcgan", spec, minibatch_disc=True)
+    assert dc.mbd.theta.shape[0] == 128
 
 
 def test_losses_match_textbook_formulas_and_stay_finite():

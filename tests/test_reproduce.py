@@ -8,6 +8,8 @@ and that bad input exits with code 2 and a one-line message.
 import json
 import math
 
+import numpy as np
+
 import pytest
 
 from gan_eval.cli.main import main
@@ -113,3 +115,33 @@ def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path, one_t
 def test_bad_jobs_exit_2(tmp_path, capsys):
     assert run_cli(["reproduce", "mode-collapse-2d", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_refresh_reports_standard_errors_and_the_papers_rows(tmp_path):
+    """± is the standard error sample std / √N (PacGAN's convention), N is stated, the missing
+    PacGAN rows are present, and each row carries its share of the paper's training."""
+    from gan_eval_models.reproduce import mode_collapse_2d, stacked_mnist
+    from gan_eval_models.reproduce.common import mean_se
+
+    modes = [8, 7, 5]
+    mean, se, n = mean_se(modes)
+    assert n == 3 and abs(se - np.std(modes, ddof=1) / np.sqrt(3)) < 1e-12 and mean_se([4])[1] is None
+    per_seed = [{"modes_captured": m, "high_quality_fraction": 0.5, "reverse_kl": 0.1, "histogram": [1] * 8} for m in modes]
+    table = {"title": "t", "settings": {"training steps per run": 2000}, "seeds": [0, 1, 2], "plots": [], "command": "c",
+             "wall_time_s": 1.0, "cpu_time_s": 1.0, "environment": {"device": "cpu", "cpu_count": 2, "torch": "x",
+                                                                   "torch_threads": 1},
+             "ours": [{"dataset": d, "method": "GAN (non-saturating)", "n_modes": 8, "per_seed": per_seed,
+                       "train_seconds": [1.0] * 3} for d in ("ring", "grid")]}
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "TABLE.json").write_text(json.dumps(table))
+    result = mode_collapse_2d.refresh(out)
+    row = result["ours"][0]
+    assert row["n_runs"] == 3 and abs(row["modes_se"] - se) < 1e-12 and "modes_std" not in row
+    md = (out / "TABLE.md").read_text()
+    assert f"| 3 | 2,000 / 400,000 (0.5%) | {mean:.1f} ± {se:.1f} |" in md
+    assert "standard error" in md and "standard deviation" not in md
+    methods = {(p["source"], p["method"], p["modes"]) for p in stacked_mnist.PUBLISHED}
+    assert (stacked_mnist.PACGAN, "DCGAN (PacGAN's implementation)", "78.9 ± 6.46") in methods
+    assert (stacked_mnist.PACGAN3, "DCGAN, D = ½ G (PacGAN's implementation)", "487.7 ± 34.59") in methods
+    assert (stacked_mnist.PACGAN3, "PacDCGAN2, D = ½ G", "840.7 ± 15.92") in methods

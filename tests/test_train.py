@@ -9,7 +9,8 @@ import torch
 
 from gan_eval.errors import GanEvalError
 from gan_eval_models.sample import load_generator, sample
-from gan_eval_models.train import TrainConfig, has_checkpoint, train
+from gan_eval_models.checkpoint import rng_scope
+from gan_eval_models.train import TrainConfig, _Run, ema_rate, has_checkpoint, train
 
 
 
@@ -215,7 +216,8 @@ def test_bad_configurations(tmp_path, ring_cfg, kw, message):
 
 
 def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
-    """With ema = d, G_ema ← d·G_ema + (1 − d)·G after every G step, and sampling loads G_ema."""
+    """With ema = d, G_ema ← G_ema + r_t·(G − G_ema) after the t-th G step, r_t = (1 − d)/(1 − d^t)
+    (bias-corrected), and sampling loads G_ema."""
     out = tmp_path / "ema"
     train(ring_cfg(out, ema=0.5, steps=2, checkpoint_every=1))
     state = torch.load(out / "checkpoint.pt", weights_only=False)
@@ -225,8 +227,47 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     assert all(torch.equal(G.state_dict()[k], avg[k]) for k in avg)
     raw, _ = load_generator(out, average=False)
     assert all(torch.equal(raw.state_dict()[k], g[k]) for k in g)
-    # the average of step 1's and step 2's weights, after the initial copy: (w0/2 + w1/2)/2 + w2/2
+    # step 1 replaces the initial weights (r_1 = 1); step 2: r_2 = 0.5 / 0.75 = 2/3
     train(ring_cfg(tmp_path / "one", ema=0.5, steps=1, checkpoint_every=1))
     one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
     k = next(k for k in g if k.endswith("weight"))
-    assert torch.allclose(avg[k], 0.5 * one["generator_ema"][k] + 0.5 * g[k], atol=1e-7)
+    assert torch.equal(one["generator_ema"][k], one["generator"][k])
+    assert torch.allclose(avg[k], one["generator_ema"][k] / 3 + 2 * g[k] / 3, atol=1e-7)
+
+
+def test_ema_rate_is_the_bias_corrected_average():
+    """The recursion with ema_rate equals the closed form Σ (1 − d) d^(t−k) θ_k / (1 − d^t)."""
+    d, theta = 0.9999, np.random.default_rng(0).normal(size=300)
+    avg = 123.0  # the initial value must not matter
+    for t, x in enumerate(theta, 1):
+        avg += ema_rate(t, d) * (x - avg)
+    w = (1 - d) * d ** np.arange(len(theta) - 1, -1, -1)
+    np.testing.assert_allclose(avg, (w * theta).sum() / (1 - d ** len(theta)), rtol=1e-9)
+    assert ema_rate(1, d) == 1.0 and abs(ema_rate(10**6, d) - (1 - d)) < 1e-12
+
+
+def test_short_runs_sample_from_their_own_iterates(tmp_path, mnist_cfg):
+    """gan2014's 0.9999 average after 200 steps: with a constant rate it would hold 98% of the
+    initial weights (64 near-identical blobs); the bias-corrected one averages the run's own
+    iterates, which for a steady drift lands about halfway between the start and G."""
+    out = tmp_path / "short"
+    train(mnist_cfg(out, steps=200, ema=0.9999, checkpoint_every=200))
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    with rng_scope(0, torch.device("cpu")):  # the run's initial weights, as train() builds them
+        init = _Run(mnist_cfg(tmp_path / "zero").validate(), torch.device("cpu")).G.state_dict()
+    keys = [k for k in state["generator"] if k.endswith("weight")]
+    flat = lambda sd: torch.cat([sd[k].flatten() for k in keys])  # noqa: E731
+    g, avg, g0 = flat(state["generator"]), flat(state["generator_ema"]), flat(init)
+    assert (avg - g0).norm() > 0.3 * (g - g0).norm()  # a constant 0.9999 rate: 0.02
+    # what a constant 0.9999 rate would hold: d^t·G_0 + (1 − d^t)·(the bias-corrected average)
+    w0 = 0.9999 ** 200
+    const = {k: w0 * init[k] + (1 - w0) * v if v.is_floating_point() else v for k, v in state["generator_ema"].items()}
+    G, _ = load_generator(out)
+    z = torch.rand(64, G.latent_dim, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    spread = []
+    for weights in (state["generator_ema"], const, state["generator"]):
+        G.load_state_dict(weights)
+        with torch.no_grad():
+            spread.append(float(G(z).std(0).mean()))
+    print("pixel std across 64 samples: bias-corrected average %.4f, constant rate %.4f, raw G %.4f" % tuple(spread))
+    assert spread[0] > 5 * spread[1]  # the constant rate: near-copies of one blob

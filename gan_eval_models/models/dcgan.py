@@ -72,8 +72,7 @@ def conv_nets(spec, latent_dim, latent, width, pack, minibatch_disc, n_cond=0, n
     d_layers = [nn.Conv2d(channels * pack, rev[0], 4, 2, 1), nn.LeakyReLU(0.2)]
     for c_in, c_out in zip(rev[:-1], rev[1:]):
         d_layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2)]
-    d_layers.append(nn.Flatten())
-    d = Discriminator(nn.Sequential(*d_layers), rev[-1] * s0 * s0, n_outputs, pack, minibatch_disc)
+    d = Discriminator(nn.Sequential(*d_layers), rev[-1] * s0 * s0, n_outputs, pack, minibatch_disc, pooled_dim=rev[-1])
     init_normal(g)
     init_normal(d)
     return Generator(g, latent_dim, latent, spec["shape"], (-1.0, 1.0), n_cond), d

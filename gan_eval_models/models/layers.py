@@ -1,11 +1,14 @@
 """Building blocks shared by the model families.
 
 - :class:`Maxout` (Goodfellow et al. 2013): h_i = max_j (W x + b)_{i,j} over `pieces` linear units.
-- :class:`MinibatchDiscrimination` (Salimans et al. 2016, §3.2): with features f(x_i) ∈ R^A and a
-  tensor T ∈ R^{A×B×C}, M_i = f(x_i)·T ∈ R^{B×C};
-  c_b(x_i, x_j) = exp(−‖M_{i,b} − M_{j,b}‖_1) and o(x_i)_b = Σ_{j≠i} c_b(x_i, x_j).
-  The B values are concatenated to f(x_i) before the last layer (defaults B=100 kernels, C=5).
-  The sum leaves out j = i (as the authors' code does; the paper's sum differs by the constant 1).
+- :class:`MinibatchDiscrimination` (Salimans et al. 2016, §3.2; ``MinibatchLayer`` of
+  openai/improved-gan ``nn.py``): features f ∈ R^A of a batch of N rows, a weight-normalised
+  tensor W = θ · exp(s) / ‖θ‖ (θ ∈ R^{A×B×C}, norm over A, log-scale s ∈ R^{B×C}) and a bias
+  b ∈ R^B give M_i = f_i·W ∈ R^{B×C} and o_{i,b} = Σ_{j≠i} exp(−‖M_{i,b} − M_{j,b}‖_1) + b_b.
+  ``data_init`` sets s so that the mean nearest-neighbour L1 distance is 2 and b = −mean o on a
+  real batch, as the reference's init pass does. Defaults B = 100 kernels, C = 5. The
+  discriminator feeds it a low-dimensional vector (the body's output, or the channel means of
+  its last feature map, as the reference's global pooling does), not flattened conv features.
 - :func:`pack` (PacGAN, Lin et al. 2018): m consecutive samples are concatenated along the
   channel (images) or feature (vectors) axis, so D judges m-tuples; its input size grows × m.
 - :class:`Generator` / :class:`Discriminator`: thin wrappers that give every family the same
@@ -30,23 +33,51 @@ class Maxout(nn.Module):
 
 
 class MinibatchDiscrimination(nn.Module):
-    """Appends B closeness-to-the-rest-of-the-batch features to each row (Salimans et al. 2016)."""
+    """B closeness-to-the-rest-of-the-batch features per row (Salimans et al. 2016, §3.2).
+
+    A faithful port of ``MinibatchLayer`` (openai/improved-gan, ``nn.py``): θ ~ N(0, 0.05),
+    log-scale 0 and bias −1 before :meth:`data_init`. ``forward(f)`` maps (N, A) float features
+    to the (N, B) features o (the caller concatenates them to its own features); a row's own
+    term is left out of the sum (the reference adds 1e6 to the self-distance).
+    """
 
     def __init__(self, in_features, n_kernels=100, kernel_dim=5):
         super().__init__()
         self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
-        # N(0, 0.05) as in the authors' code
-        self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.05)
+        self.theta = nn.Parameter(torch.randn(in_features, n_kernels, kernel_dim) * 0.05)
+        self.log_weight_scale = nn.Parameter(torch.zeros(n_kernels, kernel_dim))
+        self.b = nn.Parameter(torch.full((n_kernels,), -1.0))
 
-    @property
-    def out_features(self):
-        return self.T.shape[0] + self.n_kernels
+    def weight(self):
+        """W = θ · exp(s) / ‖θ‖ over the input axis: (A, B, C)."""
+        return self.theta * (self.log_weight_scale.exp() / self.theta.square().sum(0).sqrt())
+
+    def distances(self, f):
+        """(B, N, N) L1 distances between rows' kernel projections (diagonal: 0)."""
+        m = torch.einsum("na,abc->bnc", f, self.weight())
+        return torch.cdist(m, m, p=1)
+
+    def _closeness(self, dist):
+        # exp(−d) summed over j ≠ i: the reference's +1e6 on the diagonal makes exp underflow to 0
+        eye = torch.eye(dist.shape[-1], dtype=torch.bool, device=dist.device)
+        return torch.exp(-dist).masked_fill(eye, 0.0).sum(-1).t()  # (N, B)
 
     def forward(self, f):
-        m = (f @ self.T).view(f.shape[0], self.n_kernels, self.kernel_dim).transpose(0, 1)  # (B, n, C)
-        dist = torch.cdist(m, m, p=1)  # (B, n, n) L1 distances
-        o = torch.exp(-dist).sum(-1) - 1.0  # drop the j = i term, exp(0) = 1
-        return torch.cat([f, o.t()], dim=1)
+        if f.shape[0] < 2:
+            raise GanEvalError("minibatch discrimination needs at least 2 rows in a batch")
+        return self._closeness(self.distances(f)) + self.b
+
+    @torch.no_grad()
+    def data_init(self, f):
+        """Scale each kernel so that the mean nearest-neighbour L1 distance over `f` is 2, then set
+        b = −mean o (the reference's ``init=True`` pass). `f`: (N, A) features of real data."""
+        if f.shape[0] < 2:
+            raise GanEvalError("minibatch discrimination's init needs at least 2 rows")
+        dist = self.distances(f)
+        eye = torch.eye(dist.shape[-1], dtype=torch.bool, device=dist.device)
+        half_mean_nn = 0.5 * dist.masked_fill(eye, float("inf")).amin(-1).mean(-1)  # (B,)
+        self.log_weight_scale.sub_(half_mean_nn.log()[:, None])
+        self.b.copy_(-self._closeness(dist / half_mean_nn[:, None, None]).mean(0))
 
 
 def pack(x, m):
@@ -81,20 +112,38 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """pack → body (→ flat features) → [minibatch discrimination] → linear head (logits)."""
+    """pack → body → flat features [+ minibatch discrimination of a pooled vector] → linear head.
 
-    def __init__(self, body, feature_dim, n_outputs=1, pack=1, minibatch_disc=False, mbd_kernels=100, mbd_dims=5):
+    `body` maps packed inputs to a vector (N, feature_dim) or a feature map (N, C, H, W) whose
+    flattening has feature_dim entries. Minibatch discrimination reads the vector, or the map's
+    channel means (`pooled_dim` = C), and appends its `mbd_kernels` features to the head's input.
+    """
+
+    def __init__(self, body, feature_dim, n_outputs=1, pack=1, minibatch_disc=False, mbd_kernels=100, mbd_dims=5,
+                 pooled_dim=None):
         super().__init__()
         self.pack, self.n_outputs = pack, n_outputs
         self.body = body
-        self.mbd = MinibatchDiscrimination(feature_dim, mbd_kernels, mbd_dims) if minibatch_disc else None
-        self.head = nn.Linear(self.mbd.out_features if self.mbd is not None else feature_dim, n_outputs)
+        mbd_in = pooled_dim if pooled_dim is not None else feature_dim
+        self.mbd = MinibatchDiscrimination(mbd_in, mbd_kernels, mbd_dims) if minibatch_disc else None
+        self.head = nn.Linear(feature_dim + (mbd_kernels if minibatch_disc else 0), n_outputs)
+
+    @staticmethod
+    def _pooled(h):
+        return h.mean(dim=tuple(range(2, h.dim()))) if h.dim() > 2 else h
 
     def forward(self, x):
         h = self.body(pack(x, self.pack))
+        flat = h.flatten(1)
         if self.mbd is not None:
-            h = self.mbd(h)
-        return self.head(h)
+            flat = torch.cat([flat, self.mbd(self._pooled(h))], dim=1)
+        return self.head(flat)
+
+    @torch.no_grad()
+    def init_minibatch_disc(self, x):
+        """Data-dependent init of the minibatch-discrimination layer from real samples `x`."""
+        if self.mbd is not None:
+            self.mbd.data_init(self._pooled(self.body(pack(x, self.pack))))
 
 
 def init_normal(module, std=0.02):

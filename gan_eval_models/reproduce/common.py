@@ -103,8 +103,29 @@ def mean_std(values):
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+def mean_se(values):
+    """(mean, standard error of the mean, n): s.e. = sample std (ddof = 1) / √n, None for n = 1.
+
+    PacGAN's Tables 1–3 (Lin et al. 2018) report mean ± standard error over 10, 10 and 50 runs;
+    our rows are reported the same way so the two can be compared directly.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("mean_se of no values")
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None
+    return float(v.mean()), se, int(v.size)
+
+
 def pm(mean, std, digits=1, scale=1.0):
+    """"m ± e" with `digits` decimals after scaling; "m (1 run)" when e is None (no error bar)."""
+    if std is None:
+        return f"{mean * scale:.{digits}f} (1 run)"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def fraction(done, paper):
+    """A row's share of the paper's training length, as text: "2,000 / 400,000 (0.5%)"."""
+    return f"{done:,} / {paper:,} ({100 * done / paper:.2g}%)"
 
 
 def markdown_table(headers, rows):

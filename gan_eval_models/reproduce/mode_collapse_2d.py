@@ -22,7 +22,9 @@ the mixture itself: its high-quality fraction should be 1 − e^(−9/2) = 98.9%
 that a 2-D Gaussian lies within 3σ).
 """
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,8 +32,8 @@ import torch
 from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
-from .common import (finish, log, markdown_table, mean_std, pm, prepare_out, pyplot, settings_markdown,
-                     train_and_sample, train_runs)
+from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, settings_markdown,
+                     train_and_sample, train_runs, write_result)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -48,27 +50,42 @@ DATASETS = ("ring", "grid")
 FULL = {"steps": 2000, "n_samples": 2500, "seeds": 3}
 QUICK = {"steps": 20, "n_samples": 200, "seeds": 1}
 
+# PacGAN's 2-D experiments: 400 epochs x 1,000 minibatches of 100 = 400,000 updates per run
+# (synthetic_data_experiments/2DRing_GAN&PacGAN/config.py: num_epoch 400, num_sample 100,000).
+PAPER_STEPS = 400_000
+
 # Published rows. PacGAN: Lin, Khetan, Fanti & Oh, "PacGAN: The power of two samples in generative
 # adversarial networks", NeurIPS 2018, Table 1 (ring radius 1 σ 0.01, grid spacing 2 σ 0.05;
-# 2,500 samples; mean ± std over 10 runs). VEEGAN: Srivastava, Valkov, Russell, Gutmann & Sutton,
-# "VEEGAN: Reducing mode collapse in GANs using implicit variational learning", NeurIPS 2017,
-# Table 1 (2,500 samples, 5 runs; its ring has radius 2 σ 0.02, and no KL column).
+# 2,500 samples; mean ± standard error over 10 runs, as its caption says). VEEGAN: Srivastava,
+# Valkov, Russell, Gutmann & Sutton, NeurIPS 2017, Table 1 (2,500 samples, 5 runs, means only;
+# its ring has radius 2 σ 0.02, and no KL column).
 PACGAN = "PacGAN (Lin et al. 2018), Table 1"
 VEEGAN = "VEEGAN (Srivastava et al. 2017), Table 1"
+PACGAN_RUNS = "10, ± s.e."
+VEEGAN_RUNS = "5, mean only"
 PUBLISHED = [
-    {"source": PACGAN, "dataset": "ring", "method": "GAN", "modes": "6.3 ± 0.5", "hq": "98.2 ± 0.2", "rkl": "0.45 ± 0.09"},
-    {"source": PACGAN, "dataset": "ring", "method": "PacGAN2", "modes": "7.9 ± 0.1", "hq": "95.6 ± 2.0", "rkl": "0.07 ± 0.03"},
-    {"source": PACGAN, "dataset": "grid", "method": "GAN", "modes": "17.3 ± 0.8", "hq": "94.8 ± 0.7", "rkl": "0.70 ± 0.07"},
-    {"source": PACGAN, "dataset": "grid", "method": "PacGAN2", "modes": "23.8 ± 0.7", "hq": "91.3 ± 0.8", "rkl": "0.13 ± 0.04"},
-    {"source": VEEGAN, "dataset": "ring", "method": "GAN", "modes": "1", "hq": "99.3", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "ring", "method": "ALI", "modes": "2.8", "hq": "0.13", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "ring", "method": "Unrolled GAN", "modes": "7.6", "hq": "35.6", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "ring", "method": "VEEGAN", "modes": "8.0", "hq": "52.9", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "grid", "method": "GAN", "modes": "3.3", "hq": "0.5", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "grid", "method": "ALI", "modes": "15.8", "hq": "1.6", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "grid", "method": "Unrolled GAN", "modes": "23.6", "hq": "16", "rkl": "—"},
-    {"source": VEEGAN, "dataset": "grid", "method": "VEEGAN", "modes": "24.6", "hq": "40", "rkl": "—"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "ring", "method": "GAN", "modes": "6.3 ± 0.5", "hq": "98.2 ± 0.2", "rkl": "0.45 ± 0.09"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "ring", "method": "ALI", "modes": "6.6 ± 0.3", "hq": "97.6 ± 0.4", "rkl": "0.36 ± 0.04"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "ring", "method": "PacGAN2", "modes": "7.9 ± 0.1", "hq": "95.6 ± 2.0", "rkl": "0.07 ± 0.03"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "ring", "method": "PacGAN3", "modes": "7.8 ± 0.1", "hq": "97.7 ± 0.3", "rkl": "0.10 ± 0.02"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "ring", "method": "PacGAN4", "modes": "7.8 ± 0.1", "hq": "95.9 ± 1.4", "rkl": "0.07 ± 0.02"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "grid", "method": "GAN", "modes": "17.3 ± 0.8", "hq": "94.8 ± 0.7", "rkl": "0.70 ± 0.07"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "grid", "method": "ALI", "modes": "24.1 ± 0.4", "hq": "95.7 ± 0.6", "rkl": "0.14 ± 0.03"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "grid", "method": "PacGAN2", "modes": "23.8 ± 0.7", "hq": "91.3 ± 0.8", "rkl": "0.13 ± 0.04"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "grid", "method": "PacGAN3", "modes": "24.6 ± 0.4", "hq": "94.2 ± 0.4", "rkl": "0.06 ± 0.02"},
+    {"source": PACGAN, "runs": PACGAN_RUNS, "dataset": "grid", "method": "PacGAN4", "modes": "24.8 ± 0.2", "hq": "93.6 ± 0.6", "rkl": "0.04 ± 0.01"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "ring", "method": "GAN", "modes": "1", "hq": "99.3", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "ring", "method": "ALI", "modes": "2.8", "hq": "0.13", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "ring", "method": "Unrolled GAN", "modes": "7.6", "hq": "35.6", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "ring", "method": "VEEGAN", "modes": "8.0", "hq": "52.9", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "grid", "method": "GAN", "modes": "3.3", "hq": "0.5", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "grid", "method": "ALI", "modes": "15.8", "hq": "1.6", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "grid", "method": "Unrolled GAN", "modes": "23.6", "hq": "16", "rkl": "—"},
+    {"source": VEEGAN, "runs": VEEGAN_RUNS, "dataset": "grid", "method": "VEEGAN", "modes": "24.6", "hq": "40", "rkl": "—"},
 ]
+MBD_LAYER = "improved-gan MinibatchLayer port (weight norm, per-kernel bias, data-dependent init)"
+OLD_MBD_NOTE = ("trained with the earlier minibatch layer (raw N(0, 0.05) kernels, no bias, no data-dependent "
+                "init), which started saturated; not a measurement of Salimans et al.'s layer")
 
 
 def _runs(plan, seed_list, device, data_dir):
@@ -96,7 +113,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         mixture = get_dataset(dataset)
         real = mixture.sample(plan["n_samples"], generator=torch.Generator().manual_seed(10_000)).double().numpy()
         r = mode_coverage(real, mixture.centres, mixture.std)
-        rows.append(_row(dataset, "Real data (mixture samples)", [r], [0.0]))
+        rows.append(_row(dataset, "Real data (mixture samples)", [r], [0.0], steps=None))
         first_seed_samples[(dataset, "Real data")] = real
         for label, slug, _ in VARIANTS:
             results, seconds = [], []
@@ -109,7 +126,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
                 seconds.append(secs)
                 if seed == seed_list[0]:
                     first_seed_samples[(dataset, label)] = np.asarray(samples)
-            rows.append(_row(dataset, label, results, seconds))
+            rows.append(_row(dataset, label, results, seconds, steps=plan["steps"]))
 
     plots = []
     for dataset in DATASETS:
@@ -136,46 +153,78 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         },
         "ours": rows,
         "published": PUBLISHED,
+        "paper_steps": PAPER_STEPS,
+        "minibatch_layer": MBD_LAYER,
         "plots": plots,
     }
     return finish(out, result, markdown, start, cpu_start, device)
 
 
-def _row(dataset, label, results, seconds):
-    modes = [r["modes_captured"] for r in results]
-    hq = [r["high_quality_fraction"] for r in results]
-    rkl = [r["reverse_kl"] for r in results]
-    row = {"dataset": dataset, "method": label, "n_modes": results[0]["n_modes"]}
-    for key, values in (("modes", modes), ("hq", hq), ("rkl", rkl)):
-        row[f"{key}_mean"], row[f"{key}_std"] = mean_std(values)
-    row["per_seed"] = [
-        {"modes_captured": r["modes_captured"], "high_quality_fraction": r["high_quality_fraction"],
-         "reverse_kl": r["reverse_kl"], "histogram": r["histogram"].tolist()}
-        for r in results
-    ]
+def _row(dataset, label, results, seconds, steps):
+    row = {"dataset": dataset, "method": label, "n_modes": results[0]["n_modes"], "steps": steps}
+    _stats(row, [{"modes_captured": r["modes_captured"], "high_quality_fraction": r["high_quality_fraction"],
+                  "reverse_kl": r["reverse_kl"], "histogram": np.asarray(r["histogram"]).tolist()} for r in results])
     row["train_seconds"] = [round(s, 1) for s in seconds]
     return row
 
 
+def _stats(row, per_seed):
+    """Fill a row's mean ± standard error (and n_runs) from its per-run numbers."""
+    row["per_seed"] = per_seed
+    for key, field in (("modes", "modes_captured"), ("hq", "high_quality_fraction"), ("rkl", "reverse_kl")):
+        row[f"{key}_mean"], row[f"{key}_se"], row["n_runs"] = mean_se([r[field] for r in per_seed])
+        row.pop(f"{key}_std", None)
+    return row
+
+
+def refresh(out):
+    """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
+    (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
+    path = Path(out) / "TABLE.json"
+    result = json.loads(path.read_text())
+    steps = result["settings"]["training steps per run"]
+    for row in result["ours"]:
+        _stats(row, row["per_seed"])
+        row.setdefault("steps", None if row["method"].startswith("Real data") else steps)
+        if "minibatch" in row["method"] and result.get("minibatch_layer") != MBD_LAYER:
+            row["note"] = OLD_MBD_NOTE
+    result["published"], result["paper_steps"] = PUBLISHED, PAPER_STEPS
+    write_result(out, result, markdown(result))
+    return result
+
+
+def _training_cell(row, paper_steps):
+    return "—" if row.get("steps") is None else fraction(row["steps"], paper_steps)
+
+
 def markdown(result):
     parts = [f"# {result['title']}", ""]
+    paper_steps = result.get("paper_steps", PAPER_STEPS)
+    notes = []
     for dataset in DATASETS:
         ours = [r for r in result["ours"] if r["dataset"] == dataset]
         k = ours[0]["n_modes"]
-        table = [
-            [f"**ours** {r['method']}", pm(r["modes_mean"], r["modes_std"]), pm(r["hq_mean"], r["hq_std"], 1, 100),
-             pm(r["rkl_mean"], r["rkl_std"], 2)]
-            for r in ours
-        ]
+        table = []
+        for r in ours:
+            label = f"**ours** {r['method']}"
+            if r.get("note"):
+                notes.append(r["note"])
+                label += f" [{len(set(notes))}]"
+            table.append([label, str(r["n_runs"]), _training_cell(r, paper_steps), pm(r["modes_mean"], r["modes_se"]),
+                          pm(r["hq_mean"], r["hq_se"], 1, 100), pm(r["rkl_mean"], r["rkl_se"], 2)])
         table += [
-            [f"{p['method']} — {p['source']}", p["modes"], p["hq"], p["rkl"]]
+            [f"{p['method']} — {p['source']}", p["runs"], f"{paper_steps:,} (100%)" if p["source"] == PACGAN else "—",
+             p["modes"], p["hq"], p["rkl"]]
             for p in result["published"] if p["dataset"] == dataset
         ]
         parts += [f"## 2D-{dataset} ({k} modes)", "",
-                  markdown_table(["method", f"modes (max {k})", "% high quality", "reverse KL"], table), ""]
-    n = len(result["seeds"])
-    parts += [f"Ours: mean ± standard deviation over {n} seed(s). Published: as printed in the papers "
-              "(PacGAN: mean ± std over 10 runs; VEEGAN: mean of 5 runs, different ring radius/σ, no KL).", ""]
+                  markdown_table(["method", "runs", "training updates (of the paper's)", f"modes (max {k})",
+                                  "% high quality", "reverse KL"], table), ""]
+    parts += ["Ours: mean ± standard error of the mean (sample std / √N) over the N runs in the *runs* column "
+              "(one seed each); \"(1 run)\" has no error bar. PacGAN: mean ± standard error over 10 runs, as "
+              "printed; VEEGAN: mean of 5 runs, on a ring of radius 2 and σ 0.02, no KL. The *training* column "
+              f"gives each row's generator updates against PacGAN's {paper_steps:,}.", ""]
+    parts += [f"[{i}] {n}" for i, n in enumerate(dict.fromkeys(notes), 1)] + ([""] if notes else [])
     parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
     parts.append(settings_markdown(result))
     return "\n".join(parts)

@@ -17,7 +17,9 @@ KL(generated mode histogram ‖ uniform). A "real data" row scores 26,000 Stacke
 built from the MNIST test digits, which bounds what the classifier can report.
 """
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -25,8 +27,8 @@ from gan_eval.metrics.modes import stacked_mnist_modes
 from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
-from .common import (finish, log, markdown_table, mean_std, pm, prepare_out, pyplot, save_sample_grids,
-                     settings_markdown, train_and_sample, train_runs)
+from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, save_sample_grids,
+                     settings_markdown, train_and_sample, train_runs, write_result)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2, Unrolled GAN Table 2)"
@@ -44,20 +46,35 @@ SETTINGS = (  # (key, description, run-folder prefix, model options)
 FULL = {"steps": {"dcgan": 3000, "small-d": 10_000}, "n_samples": 26_000, "seeds": 1}
 QUICK = {"steps": {"dcgan": 3, "small-d": 3}, "n_samples": 200, "seeds": 1}
 
-# VEEGAN: Srivastava et al., NeurIPS 2017, Table 2 (26,000 samples, 5 runs). PacGAN: Lin et al.,
-# NeurIPS 2018, Table 2 (VEEGAN's setting and DCGAN row; 26,000 samples, mean ± std of 10 runs).
-# Unrolled GAN: Metz et al., ICLR 2017, Table 2 (the small nets; 0 unrolling steps is plain DCGAN).
+# The papers' training lengths, in iterations (PacGAN's code, stacked_MNIST_experiments/*/config.py):
+# VEEGAN setting 50 epochs x 128,000 samples / batch 64 = 100,000; D = 1/2 G (Metz et al.'s
+# setting) 500,000 batches of 128 drawn on the fly.
+PAPER_STEPS = {"dcgan": 100_000, "small-d": 500_000}
+
+# VEEGAN: Srivastava et al., NeurIPS 2017, Table 2 (26,000 samples; means). PacGAN: Lin et al.,
+# NeurIPS 2018, Table 2 (VEEGAN's setting; mean ± standard error over 10 runs) and Table 3 (Metz et
+# al.'s small nets; mean ± standard error over 50 runs). Unrolled GAN: Metz et al., ICLR 2017,
+# Table 2 (0 unrolling steps is plain DCGAN), reprinted in PacGAN's Table 3.
 VEEGAN = "VEEGAN (Srivastava et al. 2017), Table 2"
 PACGAN = "PacGAN (Lin et al. 2018), Table 2"
+PACGAN3 = "PacGAN (Lin et al. 2018), Table 3"
 UNROLLED = "Unrolled GAN (Metz et al. 2017), Table 2"
+RUNS = {VEEGAN: "mean only", PACGAN: "10, ± s.e.", PACGAN3: "50, ± s.e.", UNROLLED: "± as printed"}
 PUBLISHED = [
-    {"source": VEEGAN, "setting": "dcgan", "method": "DCGAN", "modes": "99", "kl": "3.40"},
-    {"source": VEEGAN, "setting": "dcgan", "method": "ALI", "modes": "16", "kl": "5.40"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "DCGAN", "modes": "99.0", "kl": "3.40"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "ALI", "modes": "16.0", "kl": "5.40"},
     {"source": VEEGAN, "setting": "dcgan", "method": "Unrolled GAN", "modes": "48.7", "kl": "4.32"},
-    {"source": VEEGAN, "setting": "dcgan", "method": "VEEGAN", "modes": "150", "kl": "2.95"},
-    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN2", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
-    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN3", "modes": "1000.0 ± 0.0", "kl": "0.06 ± 0.01"},
-    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN4", "modes": "1000.0 ± 0.0", "kl": "0.07 ± 0.01"},
+    {"source": VEEGAN, "setting": "dcgan", "method": "VEEGAN", "modes": "150.0", "kl": "2.95"},
+    {"source": PACGAN, "setting": "dcgan", "method": "DCGAN (PacGAN's implementation)", "modes": "78.9 ± 6.46",
+     "kl": "4.50 ± 0.127"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN2", "modes": "1000.0 ± 0.00", "kl": "0.06 ± 0.003"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN3", "modes": "1000.0 ± 0.00", "kl": "0.06 ± 0.003"},
+    {"source": PACGAN, "setting": "dcgan", "method": "PacDCGAN4", "modes": "1000.0 ± 0.00", "kl": "0.07 ± 0.005"},
+    {"source": PACGAN3, "setting": "small-d", "method": "DCGAN, D = ½ G (PacGAN's implementation)",
+     "modes": "487.7 ± 34.59", "kl": "2.24 ± 0.15"},
+    {"source": PACGAN3, "setting": "small-d", "method": "PacDCGAN2, D = ½ G", "modes": "840.7 ± 15.92", "kl": "1.00 ± 0.05"},
+    {"source": PACGAN3, "setting": "small-d", "method": "PacDCGAN3, D = ½ G", "modes": "866.6 ± 12.10", "kl": "0.90 ± 0.04"},
+    {"source": PACGAN3, "setting": "small-d", "method": "PacDCGAN4, D = ½ G", "modes": "820.2 ± 25.50", "kl": "1.15 ± 0.14"},
     {"source": UNROLLED, "setting": "small-d", "method": "DCGAN, D = ½ G (0 unrolling steps)", "modes": "628.0 ± 140.9",
      "kl": "2.58 ± 0.75"},
     {"source": UNROLLED, "setting": "small-d", "method": "Unrolled GAN, D = ½ G (10 steps)", "modes": "817.4 ± 37.91",
@@ -65,6 +82,10 @@ PUBLISHED = [
     {"source": UNROLLED, "setting": "small-d", "method": "DCGAN, D = ¼ G (0 unrolling steps)", "modes": "30.6 ± 20.73",
      "kl": "5.99 ± 0.42"},
 ]
+MBD_LAYER = "improved-gan MinibatchLayer port on pooled features (weight norm, per-kernel bias, data-dependent init)"
+OLD_MBD_NOTE = ("trained with the earlier minibatch layer (raw N(0, 0.05) kernels on the flattened conv features, "
+                "no bias, no data-dependent init; it made the D = ½ G net 69x larger); not a measurement of Salimans "
+                "et al.'s layer")
 
 
 def _runs(plan, seed_list, device, data_dir):
@@ -92,7 +113,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     classifier = load_classifier(device)
 
     real, _ = load_stacked_mnist(data_dir, "test", n=plan["n_samples"], seed=12_345)
-    rows = [_row("real", "Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0])]
+    rows = [_row("real", "Real data (Stacked MNIST from test digits)", [stacked_mnist_modes(real, classifier)], [0.0],
+                 None)]
     panels, histograms = {"Real data": real}, {"Real data": rows[0]["per_seed"][0]["histogram"]}
 
     for key, label, title, names in table_rows:
@@ -106,7 +128,7 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
             if seed == seed_list[0]:
                 panels[title] = np.asarray(samples[:64])
                 histograms[title] = results[-1]["histogram"]
-        rows.append(_row(key, label, results, seconds))
+        rows.append(_row(key, label, results, seconds, plan["steps"][key]))
 
     panels["Real data"] = real[:64]
     save_sample_grids(panels, out / "samples.png", title="Stacked MNIST samples (first seed)")
@@ -132,38 +154,76 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         },
         "ours": rows,
         "published": PUBLISHED,
+        "paper_steps": PAPER_STEPS,
+        "minibatch_layer": MBD_LAYER,
         "plots": plots,
     }
     return finish(out, result, markdown, start, cpu_start, device)
 
 
-def _row(setting, label, results, seconds):
-    row = {"setting": setting, "method": label}
-    row["modes_mean"], row["modes_std"] = mean_std([r["modes_covered"] for r in results])
-    row["kl_mean"], row["kl_std"] = mean_std([r["kl"] for r in results])
-    row["per_seed"] = [{"modes_covered": r["modes_covered"], "kl": r["kl"], "n_samples": r["n_samples"],
-                        "histogram": r["histogram"].tolist()} for r in results]
+def _row(setting, label, results, seconds, steps):
+    row = {"setting": setting, "method": label, "steps": steps}
+    _stats(row, [{"modes_covered": r["modes_covered"], "kl": r["kl"], "n_samples": r["n_samples"],
+                  "histogram": np.asarray(r["histogram"]).tolist()} for r in results])
     row["train_seconds"] = [round(s, 1) for s in seconds]
     return row
 
 
+def _stats(row, per_seed):
+    """Fill a row's mean ± standard error (and n_runs) from its per-run numbers."""
+    row["per_seed"] = per_seed
+    row["modes_mean"], row["modes_se"], row["n_runs"] = mean_se([r["modes_covered"] for r in per_seed])
+    row["kl_mean"], row["kl_se"], _ = mean_se([r["kl"] for r in per_seed])
+    row.pop("modes_std", None)
+    row.pop("kl_std", None)
+    return row
+
+
+def refresh(out):
+    """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
+    (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
+    path = Path(out) / "TABLE.json"
+    result = json.loads(path.read_text())
+    steps = result["settings"]["training steps per run"]
+    for row in result["ours"]:
+        _stats(row, row["per_seed"])
+        row.setdefault("steps", steps.get(row["setting"]))
+        if "minibatch" in row["method"] and result.get("minibatch_layer") != MBD_LAYER:
+            row["note"] = OLD_MBD_NOTE
+    result["published"], result["paper_steps"] = PUBLISHED, PAPER_STEPS
+    write_result(out, result, markdown(result))
+    return result
+
+
 def markdown(result):
     steps = result["settings"]["training steps per run"]
-    n = len(result["seeds"])
+    paper = result.get("paper_steps", PAPER_STEPS)
     parts = [f"# {result['title']}", ""]
     real = [r for r in result["ours"] if r["setting"] == "real"]
+    notes = []
     for key, text, *_ in SETTINGS:
-        table = [[f"**ours** {r['method']}", pm(r["modes_mean"], r["modes_std"], 1), pm(r["kl_mean"], r["kl_std"], 2)]
-                 for r in real + [r for r in result["ours"] if r["setting"] == key]]
-        table += [[f"{p['method']} — {p['source']}", p["modes"], p["kl"]]
+        table = []
+        for r in real + [r for r in result["ours"] if r["setting"] == key]:
+            label = f"**ours** {r['method']}"
+            if r.get("note"):
+                notes.append(r["note"])
+                label += f" [{len(dict.fromkeys(notes))}]"
+            training = "—" if r.get("steps") is None else fraction(r["steps"], paper[key])
+            table.append([label, str(r["n_runs"]), training, pm(r["modes_mean"], r["modes_se"], 1),
+                          pm(r["kl_mean"], r["kl_se"], 2)])
+        table += [[f"{p['method']} — {p['source']}", RUNS[p["source"]],
+                   f"{paper[key]:,} (100%)" if p["source"] in (PACGAN, PACGAN3) else "—", p["modes"], p["kl"]]
                   for p in result["published"] if p["setting"] == key]
         parts += [f"## {text[0].upper() + text[1:]} ({steps[key]:,} steps)", "",
-                  markdown_table(["method", "modes (max 1000)", "KL(gen ‖ uniform)"], table), ""]
+                  markdown_table(["method", "runs", "training iterations (of the paper's)", "modes (max 1000)",
+                                  "KL(gen ‖ uniform)"], table), ""]
     parts += [
-        f"Ours: mean ± standard deviation over {n} seed(s). Published: as printed in the papers "
-        "(VEEGAN: mean of 5 runs; PacGAN: mean ± std of 10 runs; Unrolled GAN: mean ± std). Our step budgets "
-        "and classifier differ from the papers'; see Settings.", "",
+        "Ours: mean ± standard error of the mean (sample std / √N) over the N runs in the *runs* column; "
+        "\"(1 run)\" has no error bar. PacGAN: mean ± standard error over 10 (Table 2) or 50 (Table 3) runs, as "
+        "printed; VEEGAN: means; Unrolled GAN: ± as printed. The *training* column gives each row's iterations "
+        "against the paper's (PacGAN's code). Our classifier differs from the papers'; see Settings.", "",
     ]
+    parts += [f"[{i}] {n}" for i, n in enumerate(dict.fromkeys(notes), 1)] + ([""] if notes else [])
     parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
     parts.append(settings_markdown(result))
     return "\n".join(parts)
