@@ -14,7 +14,9 @@ A family module provides ``PAPER``, ``defaults(dataset)`` (a dict of hyperparame
 ``check_dataset(name)`` and a ``Trainer(cfg, hp, device)`` with ``nets`` (name → module),
 ``optimizers`` (name → optimiser), ``generators`` (name → seeded ``torch.Generator``),
 ``train_step(step) -> dict of float losses``, ``extra_state()`` / ``load_extra_state(state)``,
-and ``save_picture(path)``. A run interrupted and resumed ends bit-identical, on CPU, to an
+and ``save_picture(path)``. Schedules (CycleGAN's lr decay, StackGAN's switch to Stage-II) are
+laid out over ``schedule_steps`` (a family parameter; default: the ``steps`` the run was started
+with, kept on resume, so continuing a finished run for more steps does not rewrite its past). A run interrupted and resumed ends bit-identical, on CPU, to an
 uninterrupted one (tests/test_multinet.py).
 """
 
@@ -95,6 +97,8 @@ class NetsConfig:
             if getattr(self, name) is not None:
                 hp[name] = getattr(self, name)
         hp["steps"] = int(self.steps)
+        if hp.get("schedule_steps") is None:
+            hp["schedule_steps"] = int(self.steps)
         if hasattr(module, "check_hyperparameters"):
             module.check_hyperparameters(hp)
         return json.loads(json.dumps(hp))
@@ -173,6 +177,8 @@ def train_nets(cfg, resume=False, overwrite=False):
     module = get_family(cfg.model)
     hp = cfg.resolved()
     run_dir = Path(cfg.out)
+    if resume and cfg.params.get("schedule_steps") is None:  # the schedule stays the one the run started with
+        hp["schedule_steps"] = ckpt.read_json(run_dir / ckpt.CONFIG).get("resolved", {}).get("schedule_steps", hp["steps"])
     with ckpt.rng_scope(cfg.seed, device):
         trainer = module.Trainer(cfg, hp, device)
         step, elapsed, resumed_from = 0, 0.0, None
@@ -224,7 +230,9 @@ def load_trained(run_dir, device=None):
     dev = resolve_device(device)
     state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=dev)
     with ckpt.rng_scope(cfg.seed, dev):
-        trainer = get_family(cfg.model).Trainer(cfg, saved.get("resolved") or cfg.resolved(), dev, load_data=False)
+        hp = saved.get("resolved") or cfg.resolved()
+        hp.setdefault("schedule_steps", hp["steps"])
+        trainer = get_family(cfg.model).Trainer(cfg, hp, dev, load_data=False)
     try:
         for k, m in trainer.nets.items():
             m.load_state_dict(state["nets"][k])
@@ -255,3 +263,32 @@ def ensure_trained(work_dir, name, **config):
         except GanEvalError:  # another configuration: start again
             pass
     return train_nets(cfg, overwrite=True)
+
+
+def sample_family(run_dir, n=None, seed=0, device=None, input=None, direction="a2b", stage=2):
+    """Images from a CycleGAN or StackGAN run as uint8 (N, H, W, 1).
+
+    CycleGAN translates the images of `input` (a folder, zip, .npy/.npz or array of 28×28 images,
+    colour averaged to grey) in `direction` ("a2b" or "b2a"); `n` keeps only the first n. StackGAN
+    draws `n` samples of the classes 0, 1, …, 9, 0, 1, … at `stage` 1 (16 px) or 2 (32 px), latents
+    from a generator seeded with `seed`.
+    """
+    trainer, cfg = load_trained(run_dir, device)
+    if cfg.model == "cyclegan":
+        if input is None:
+            raise GanEvalError("a cyclegan run translates images: give an input folder (--input)")
+        from gan_eval.inputs import load_images
+
+        images = load_images(input)
+        if n is not None:
+            images = images[:n]
+        grey = np.round(images.astype(np.float64).mean(-1)).astype(np.uint8)
+        return trainer.translate(grey, direction)[..., None]
+    if input is not None:
+        raise GanEvalError(f"{cfg.model} draws samples; --input applies to cyclegan runs only")
+    if n is None or isinstance(n, bool) or int(n) != n or n < 1:
+        raise GanEvalError(f"n must be a positive integer, got {n!r}")
+    if stage not in (1, 2):
+        raise GanEvalError(f"stage must be 1 or 2, got {stage!r}")
+    low, high = trainer.generate(np.arange(int(n)) % 10, seed=seed)
+    return (low if stage == 1 else high)[..., None]

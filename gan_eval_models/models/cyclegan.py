@@ -37,7 +37,7 @@ PAPER = "Zhu et al. 2017, CycleGAN"
 DATASETS = ("restyled-mnist", "usps")
 
 DEFAULTS = {"batch_size": 16, "lr": 2e-4, "betas": [0.5, 0.999], "width": 8, "n_res": 3, "lambda_cycle": 10.0,
-            "lambda_identity": 0.5, "pool_size": 50, "decay_start": 0.5}
+            "lambda_identity": 0.5, "pool_size": 50, "decay_start": 0.5, "schedule_steps": None}
 
 
 def check_dataset(name):
@@ -203,7 +203,7 @@ class Trainer:
 
     def train_step(self, step):
         hp, n = self.hp, self.nets
-        factor = linear_decay(step, hp["steps"], hp["decay_start"])
+        factor = linear_decay(step, hp["schedule_steps"], hp["decay_start"])
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = hp["lr"] * factor

@@ -39,7 +39,7 @@ DATASETS = ("mnist",)
 N_CLASSES = 10
 
 DEFAULTS = {"batch_size": 64, "lr": 2e-4, "betas": [0.5, 0.999], "width": 16, "latent_dim": 32, "c_dim": 8,
-            "d_cond": 8, "n_res": 2, "lambda_kl": 1.0, "stage1_fraction": 0.5}
+            "d_cond": 8, "n_res": 2, "lambda_kl": 1.0, "stage1_fraction": 0.5, "schedule_steps": None}
 
 
 def check_dataset(name):
@@ -209,7 +209,7 @@ class Trainer:
         self.optimizers = {k: torch.optim.Adam(n.parameters(), lr=hp["lr"], betas=betas) for k, n in self.nets.items()}
         self.generators = {"data": torch.Generator().manual_seed(cfg.seed + 10_007),
                            "noise": torch.Generator().manual_seed(cfg.seed + 30_011)}
-        self.stage1_steps = int(round(hp["stage1_fraction"] * hp["steps"]))
+        self.stage1_steps = int(round(hp["stage1_fraction"] * hp["schedule_steps"]))
         self.data = None
         if load_data:
             from ..datasets.mnist import load_mnist
