@@ -35,18 +35,34 @@ from .common import device_option, emit, json_option, quiet_option
 @click.option("--log-every", type=int, default=100, help="Steps between loss lines in log.jsonl.")
 @click.option("--fid/--no-fid", default=None, help="FID/KID of image models at the end [on CUDA only].")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Folder holding the dataset files.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="cyclegan/stackgan hyperparameter, e.g. lambda_cycle=10 or n_res=3 (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start again in a run folder that holds a checkpoint.")
 @quiet_option
 @json_option
 def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, optimizer, loss, k_disc, update, minibatch_disc, pack, latent_dim,
           latent, width, image_size, n_labels, checkpoint_every, eval_every, eval_samples, log_every, fid, data_dir,
-          resume, overwrite, quiet, as_json):
-    """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan) on --dataset.
+          params, resume, overwrite, quiet, as_json):
+    """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan, cyclegan, stackgan)
+    on --dataset (cyclegan: restyled-mnist or usps; stackgan: mnist).
 
     Writes config.json, checkpoint.pt, log.jsonl and samples_<step>.png into --out. A resumed
     run continues exactly where its checkpoint left off.
     """
+    from gan_eval_models.multinet import is_family
+
+    if is_family(model):
+        given = {"--d-lr": d_lr, "--ema": ema, "--optimizer": optimizer, "--loss": loss, "--update": update,
+                 "--latent-dim": latent_dim, "--latent": latent, "--image-size": image_size, "--n-labels": n_labels,
+                 "--eval-samples": eval_samples, "--fid/--no-fid": fid, "--k-disc": k_disc if k_disc != 1 else None,
+                 "--minibatch-disc": minibatch_disc or None, "--pack": pack if pack != 1 else None,
+                 "--eval-every": eval_every or None}
+        return _train_family(model, dataset, steps, out, seed, device, batch_size, lr, width, checkpoint_every,
+                             log_every, data_dir, params, resume, overwrite, quiet, as_json,
+                             [k for k, v in given.items() if v is not None])
+    if params:
+        raise click.UsageError(f"--param applies to cyclegan and stackgan, not {model}")
     from gan_eval_models.train import TrainConfig
     from gan_eval_models.train import train as run_training
 
@@ -64,9 +80,40 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
     emit(summary, as_json, lines)
 
 
+def _parse_params(params):
+    import json
+
+    out = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param takes KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def _train_family(model, dataset, steps, out, seed, device, batch_size, lr, width, checkpoint_every, log_every,
+                  data_dir, params, resume, overwrite, quiet, as_json, unused):
+    from gan_eval_models.multinet import NetsConfig, train_nets
+
+    if unused:
+        raise click.UsageError(f"{', '.join(unused)} do(es) not apply to {model}")
+    cfg = NetsConfig(model=model, dataset=dataset, steps=steps, out=out, seed=seed, device=device, batch_size=batch_size,
+                     lr=lr, width=width, checkpoint_every=checkpoint_every, log_every=log_every, data_dir=data_dir,
+                     quiet=quiet, params=_parse_params(params))
+    summary = train_nets(cfg, resume=resume, overwrite=overwrite)
+    lines = [f"trained {model} on {dataset}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s -> {summary['run_dir']}"]
+    if summary["final"]:
+        lines.append("final losses: " + "  ".join(f"{k} {v:.4f}" for k, v in summary["final"].items()))
+    emit(summary, as_json, lines)
+
+
 @click.command("sample", context_settings={"show_default": True})
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-n", "n", type=int, required=True, help="Number of samples.")
+@click.option("-n", "n", type=int, default=None, help="Number of samples (cyclegan: translate only the first N inputs).")
 @click.option("-o", "--out", "out", required=True, type=click.Path(), help="Folder of PNGs, or a .npz file.")
 @click.option("--seed", type=int, default=0, help="Seed of the latents.")
 @click.option("--truncation", type=float, default=None, help="Truncation ψ: resample latent components with |z| > ψ.")
@@ -74,18 +121,34 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
               help="Output format [npz when OUT ends in .npz, else png].")
 @click.option("--batch-size", type=int, default=500, help="Samples per generator call.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT.")
+@click.option("--input", "input_", type=click.Path(exists=True), default=None,
+              help="cyclegan: the images to translate (folder, zip, .npy/.npz of 28x28 images).")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default="a2b", help="cyclegan: translation direction.")
+@click.option("--stage", type=click.IntRange(1, 2), default=2, help="stackgan: 1 = Stage-I 16 px, 2 = Stage-II 32 px.")
 @device_option
 @json_option
-def sample(run_dir, n, out, seed, truncation, fmt, batch_size, overwrite, device, as_json):
+def sample(run_dir, n, out, seed, truncation, fmt, batch_size, overwrite, input_, direction, stage, device, as_json):
     """Draw N samples from the trained run in RUN_DIR into OUT.
 
     Images are written as PNG files or as an .npz with key `images` (uint8 NHWC); 2-D data as
-    an .npz with key `samples` (float64). Both are read by `gan-eval fid/score/parzen`.
+    an .npz with key `samples` (float64). Both are read by `gan-eval fid/score/parzen`. A
+    cyclegan run translates the images of --input; a stackgan run draws classes 0..9 in turn.
     """
+    from gan_eval_models.multinet import family_of, sample_family
     from gan_eval_models.sample import sample as draw
     from gan_eval_models.sample import write_samples
 
-    samples = draw(run_dir, n, seed=seed, truncation=truncation, device=device, batch_size=batch_size)
+    if family_of(run_dir):
+        if truncation is not None:
+            raise click.UsageError(f"--truncation does not apply to a {family_of(run_dir)} run")
+        samples = sample_family(run_dir, n, seed=seed, device=device, input=input_, direction=direction, stage=stage)
+        n = len(samples)
+    else:
+        if n is None:
+            raise click.UsageError("-n is required")
+        if input_ is not None:
+            raise click.UsageError("--input applies to cyclegan runs only")
+        samples = draw(run_dir, n, seed=seed, truncation=truncation, device=device, batch_size=batch_size)
     path, fmt = write_samples(samples, out, fmt, overwrite=overwrite)
     result = {"run_dir": run_dir, "n": n, "out": str(path), "format": fmt, "shape": list(samples.shape),
               "dtype": str(samples.dtype), "seed": seed, "truncation": truncation}

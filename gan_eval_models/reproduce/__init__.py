@@ -6,6 +6,8 @@ table                  what
 ``goodfellow2014``     Goodfellow et al. 2014, Table 1 (MNIST Parzen log-likelihood)
 ``mode-collapse-2d``   PacGAN Table 1 / VEEGAN Table 1 (modes on the 2-D ring and grid)
 ``stacked-mnist``      VEEGAN / PacGAN Table 2, Unrolled GAN Table 2 (modes of 1000, Stacked MNIST)
+``cyclegan``           CycleGAN on MNIST ↔ restyled MNIST: content accuracy, FID/KID, cycle error
+``stackgan``           StackGAN on MNIST: Stage-I (16 px) vs Stage-I+II (32 px), classifier IS/FID
 =====================  ========================================================================
 
 :func:`reproduce` writes ``TABLE.md`` and ``TABLE.json`` (ours beside the published rows, the
@@ -24,6 +26,8 @@ TABLES = {
     "goodfellow2014": "gan_eval_models.reproduce.goodfellow2014",
     "mode-collapse-2d": "gan_eval_models.reproduce.mode_collapse_2d",
     "stacked-mnist": "gan_eval_models.reproduce.stacked_mnist",
+    "cyclegan": "gan_eval_models.reproduce.cyclegan",
+    "stackgan": "gan_eval_models.reproduce.stackgan",
 }
 
 
