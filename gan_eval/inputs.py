@@ -198,8 +198,9 @@ class ArraySource(ImageSource):
 class StatisticsInput:
     """Precomputed mean and covariance (pytorch-fid / TTUR .npz: keys mu, sigma)."""
 
-    def __init__(self, mu, sigma, name, count=None):
+    def __init__(self, mu, sigma, name, count=None, provenance=None):
         self.mu, self.sigma, self.name, self.count = mu, sigma, name, count
+        self.provenance = provenance  # a gan_eval.provenance.Provenance, None for files without one
 
 
 def _file_fingerprint(path):
@@ -219,7 +220,10 @@ def load_statistics(path, data=None):
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise GanEvalError(f"{path}: statistics contain NaN or infinite values")
     count = int(data["n"]) if "n" in keys else None
-    return StatisticsInput(mu, sigma, str(path), count)
+    from .provenance import KEY, Provenance
+
+    record = Provenance.from_json(data[KEY]) if KEY in keys else None
+    return StatisticsInput(mu, sigma, str(path), count, record)
 
 
 def _open_npz(path):
