@@ -2,7 +2,7 @@
 
 import click
 
-from .common import device_option, emit, json_option, quiet_option
+from .common import device_option, emit, json_option, quiet_option, removing_if_left_empty
 
 
 @click.command("train", context_settings={"show_default": True})
@@ -56,7 +56,8 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
         eval_every=eval_every, data_dir=data_dir, quiet=quiet, latent_dim=latent_dim, latent=latent, width=width,
         image_size=image_size, n_labels=n_labels, eval_samples=eval_samples, log_every=log_every, fid=fid,
     )
-    summary = run_training(cfg, resume=resume, overwrite=overwrite)
+    with removing_if_left_empty(out):
+        summary = run_training(cfg, resume=resume, overwrite=overwrite)
     lines = [f"trained {model} on {dataset}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s -> {summary['run_dir']}"]
     if summary["final"]:
         lines.append(f"final losses: d {summary['final']['d_loss']:.4f}  g {summary['final']['g_loss']:.4f}")
