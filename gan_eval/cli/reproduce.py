@@ -11,7 +11,7 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist")
 
 
 @click.command("reproduce")
-@click.argument("table", type=click.Choice(TABLE_NAMES))
+@click.argument("table", type=click.Choice(TABLE_NAMES), metavar="TABLE")
 @click.option("--quick", is_flag=True, help="A tiny run (seconds) that only checks the pipeline; its numbers mean nothing.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Training seeds 0..N-1 (default per table).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
