@@ -53,7 +53,11 @@ def test_stats_file_replaces_a_folder(random_weights, fixtures_dir, fixture_fid,
     assert json.loads(out)["fid"] == pytest.approx(fixture_fid["fid"], rel=1e-6)
     code, out, _ = run(["fid", out_npz, out_npz, "--json"], capsys)  # statistics only: no network, no weights
     r = json.loads(out)
-    assert code == 0 and abs(r["fid"]) < 1e-6 and r["weights_sha256"] is None
+    from gan_eval.features.weights import sha256_of
+
+    # statistics files carry their provenance: the result states it although no network ran
+    assert code == 0 and abs(r["fid"]) < 1e-6 and r["weights_sha256"] == sha256_of(random_weights)
+    assert r["resize"] == "tensorflow" and [s["kind"] for s in r["inputs"]] == ["statistics"] * 2
 
 
 def _bad_cases(tmp_path, fixtures_dir, random_weights):

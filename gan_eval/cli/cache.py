@@ -53,8 +53,9 @@ def clear(yes, as_json):
 
     if not yes:
         try:
-            sure = click.confirm(f"Delete every entry in {feature_cache.features_dir()}?")
+            sure = click.confirm(f"Delete every entry in {feature_cache.features_dir()}?", err=True)
         except click.Abort:  # no answer (end of input, Ctrl-C at the prompt)
+            click.echo("", err=True)  # end the prompt's line
             raise GanEvalError("no answer to the confirmation: nothing deleted (pass --yes to clear without asking)") \
                 from None
         if not sure:

@@ -80,12 +80,10 @@ def stats(path, output, weights, resize, batch_size, device, num_workers, precis
     """
     from ..distributed import is_main
     from ..evaluate import compute_statistics
-    from ..features.extract import load_network
     from ..statsfile import statistics_path
 
-    loaded = load_network(weights, quiet=quiet)
     written = statistics_path(output)
-    mu, sigma, n = compute_statistics(path, weights=loaded, resize=resize, batch_size=batch_size, device=device,
+    mu, sigma, n = compute_statistics(path, weights=weights, resize=resize, batch_size=batch_size, device=device,
                                       num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,
                                       output=output if is_main() else None)  # under torchrun only rank 0 writes
     if not is_main():

@@ -87,7 +87,7 @@ def in_cli_terms(message, command):
     if command is None:
         return message
     for p in command.params:
-        opts = [o for o in getattr(p, "opts", ()) if o.startswith("--")]
+        opts = sorted(getattr(p, "opts", ()), key=lambda o: not o.startswith("--"))  # long names first
         if not isinstance(p, click.Option) or not opts or not p.name:
             continue
         opt, name = opts[0], re.escape(p.name)
@@ -95,6 +95,7 @@ def in_cli_terms(message, command):
         message = re.sub(rf"\b{name}=False\b", f"no {opt}", message)
         message = re.sub(rf"(?<![\w-]){name}=", f"{opt} ", message)
         message = re.sub(rf"(^|; |\()({name})(?= must| applies)", rf"\g<1>{opt}", message)
+        message = re.sub(rf"\b(with|without) {name}\b", rf"\g<1> {opt}", message)
         message = message.replace(f"{opt} ({opt})", opt)
     return message
 
