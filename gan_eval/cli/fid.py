@@ -91,5 +91,5 @@ def stats(path, output, weights, resize, batch_size, device, num_workers, precis
     from ..inputs import load_statistics
 
     record = load_statistics(written).provenance
-    r = {"output": str(written), "n": n, **record.to_dict()}
+    r = {"output": str(written), "source": str(path), "n": n, **record.to_dict()}
     emit(r, as_json, [f"wrote {written} ({n} images)"])

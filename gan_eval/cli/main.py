@@ -110,7 +110,10 @@ def main(argv=None):
             from ..distributed import setup
 
             setup()  # join the process group; ranks > 0 print nothing
-        cli.main(args=args, prog_name="gan-eval", standalone_mode=False)
+        with warnings.catch_warnings():
+            if "--quiet" in args or "-q" in args:  # --quiet: no warnings, from whichever layer
+                warnings.simplefilter("ignore")
+            cli.main(args=args, prog_name="gan-eval", standalone_mode=False)
     except GanEvalError as e:
         click.echo(f"error: {_one_line(in_cli_terms(str(e), _command_of(args)))}", err=True)
         sys.exit(2)
