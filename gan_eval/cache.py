@@ -232,13 +232,20 @@ def entries():
     return out
 
 
-def find(name):
+def find(name, prefer=None):
     """The entry whose key starts with `name`, or whose source or location is `name`; else None.
 
-    Raises ValueError when `name` matches several entries.
+    When several match, those whose meta agrees with every item of `prefer` (e.g. the run's
+    weights_sha256, resize and precision) are kept; if that still leaves several, the newest
+    is taken when they differ only in their outputs, else ValueError.
     """
     matches = [e for e in entries() if e["meta"] is not None and (
         e["key"].startswith(name) or name in (e["meta"].get("source"), e["meta"].get("location")))]
+    if len(matches) > 1 and prefer:
+        matches = [e for e in matches if all(e["meta"].get(k) == v for k, v in prefer.items())] or matches
+    if len(matches) > 1 and len({e["meta"].get("fingerprint") for e in matches}) == 1 and prefer and all(
+            all(e["meta"].get(k) == v for k, v in prefer.items()) for e in matches):
+        matches = [max(matches, key=lambda e: (len(e["meta"].get("outputs", ())), e["meta"].get("created") or ""))]
     if len(matches) > 1:
         raise ValueError(f"{len(matches)} cache entries match {name!r}: "
                          + ", ".join(e["key"][:12] for e in matches) + "; give a longer key prefix")

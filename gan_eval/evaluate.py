@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import defaults, distributed
+from . import defaults, distributed, provenance
 from .errors import GanEvalError
 from .features.extract import check_outputs, iter_features, load_network, resolve_precision
 from .inputs import StatisticsInput, open_input
@@ -66,46 +66,67 @@ def _check_count(n, name):
 
 
 def compute_statistics(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
-                       device=None, num_workers=None, progress=True, precision="fp32", quiet=False):
+                       device=None, num_workers=None, progress=True, precision="fp32", quiet=False, output=None):
     """Mean and covariance of the pool3 features of `source` without holding all features.
 
-    Returns ``(mu, sigma, n)`` (float64); ``mu``/``sigma`` are what pytorch-fid's .npz files hold.
+    `source` is any image input :func:`fid` takes (a statistics file already is statistics:
+    GanEvalError). Returns ``(mu, sigma, n)`` (float64); ``mu``/``sigma`` are what pytorch-fid's
+    .npz files hold. With `output`, also writes them there with ``n`` and the provenance
+    (``gan_eval.provenance``; ``.npz`` is appended to a name without it).
     """
+    from .devices import resolve_device
+
+    src = open_input(source)
+    if isinstance(src, StatisticsInput):
+        raise GanEvalError(f"{src.name}: already a statistics file; compute_statistics takes images")
+    precision = resolve_precision(precision, device)
+    record = provenance.for_run(resize, None, provenance.effective_precision(precision, resolve_device(device), quiet))
     loaded = load_network(weights, quiet=quiet)
-    p = feature_pass(source, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
+    p = feature_pass(src, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
                      quiet=quiet)
     _check_count(p.count, p.name)
+    if output is not None:
+        from dataclasses import replace
+
+        from .statsfile import save_statistics
+
+        save_statistics(output, p.stats.mean, p.stats.cov, p.count, replace(record, weights_sha256=loaded.sha256))
     return p.stats.mean, p.stats.cov, p.count
 
 
 def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
-        device=None, num_workers=None, progress=True, precision="fp32", quiet=False, cache=True):
+        device=None, num_workers=None, progress=True, precision="fp32", quiet=False, cache=True,
+        allow_mismatch=False):
     """Fréchet Inception Distance between two inputs.
 
     Each input is a folder, .zip, .npy/.npz of uint8 images, an .npz of statistics (``mu``,
     ``sigma``), a uint8 array/tensor (NHWC or NCHW) or a float tensor in [0, 1]. Returns a dict
-    with ``fid``, ``n1``, ``n2``, ``resize``, ``weights_sha256`` and ``network_precision`` (the
-    precision that ran, "auto" resolved; None for these three when both inputs are statistics
-    files). Sets smaller than 2048 use the exact low-rank computation. With
-    ``cache=True`` the network outputs of file inputs are read from / written to the feature
-    cache (see ``gan_eval.cache``).
+    with ``fid``, ``n1``, ``n2``, the settings the value stands on (``features``, ``resize``,
+    ``weights_sha256``, ``precision``) and ``inputs``: per input its source, kind, count, cache
+    status and settings (see ``gan_eval.provenance``). A statistics file recorded with other
+    settings than the run's (or, when both inputs are statistics, than the other file's) raises
+    GanEvalError unless ``allow_mismatch=True``. Sets smaller than 2048 use the exact low-rank
+    computation. With ``cache=True`` the network outputs of file inputs are read from / written to
+    the feature cache (see ``gan_eval.cache``).
     """
     import warnings
 
     precision = resolve_precision(precision, device)
     srcs = [open_input(source1), open_input(source2)]
-    loaded = None
-    moments = []
+    loaded, run = _run_record(srcs, weights, resize, device, precision, quiet)
+    basis = provenance.reconcile([(s.name, s.provenance) for s in srcs if isinstance(s, StatisticsInput)], run,
+                                 allow_mismatch, quiet)
+    moments, sides = [], []
     for src in srcs:
         if isinstance(src, StatisticsInput):
             moments.append((src.mu, src.sigma, src.count, None))
+            sides.append(_statistics_side(src, basis))
             continue
-        if loaded is None:
-            loaded = LazyNetwork(weights, quiet=quiet)
-        p, _ = cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
-                           quiet=quiet, cache=cache)
+        p, status = cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
+                                quiet=quiet, cache=cache)
         _check_count(p.count, p.name)
         moments.append((p.stats.mean, p.stats.cov, p.count, p.features.get("pool3")))
+        sides.append(provenance.side(src.name, "images", p.count, run, status))
     (m1, s1, n1, f1), (m2, s2, n2, f2) = moments
     if m1.shape != m2.shape:
         raise GanEvalError(
@@ -114,14 +135,30 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
         if quiet:
             warnings.simplefilter("ignore")
         value = fid_from_moments(m1, s1, n1, f1, m2, s2, n2, f2)
-    return {
-        "fid": value,
-        "n1": n1,
-        "n2": n2,
-        "resize": resize if loaded is not None else None,
-        "weights_sha256": loaded.sha256 if loaded is not None else None,
-        "network_precision": precision if loaded is not None else None,
-    }
+    return {"fid": value, "n1": n1, "n2": n2, **_settings(basis), "inputs": sides}
+
+
+def _run_record(srcs, weights, resize, device, precision, quiet):
+    """(LazyNetwork, Provenance) of a run that passes images through the network; (None, None)
+    when every input is a statistics file. Checks the device first, so that an impossible
+    ``--device`` fails even when the cache would serve every input."""
+    from .devices import resolve_device
+
+    dev = resolve_device(device)
+    if all(isinstance(s, StatisticsInput) for s in srcs):
+        return None, None
+    loaded = LazyNetwork(weights, quiet=quiet)
+    return loaded, provenance.for_run(resize, loaded.sha256, provenance.effective_precision(precision, dev, quiet))
+
+
+def _statistics_side(src, basis):
+    recorded = src.provenance is not None
+    return provenance.side(src.name, "statistics", src.count, src.provenance if recorded else basis, None, recorded)
+
+
+def _settings(basis):
+    return {k: getattr(basis, k) if basis is not None else None
+            for k in ("features", "resize", "weights_sha256", "precision")}
 
 
 def _location(src):
@@ -200,58 +237,97 @@ def parse_metrics(metrics):
     return tuple(dict.fromkeys(names))
 
 
-def score(real, fake, metrics=METRICS, weights=None, resize=defaults.DEFAULT_RESIZE,
+def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE,
           batch_size=defaults.DEFAULT_BATCH_SIZE, device=None, num_workers=None, progress=True, cache=True,
           kid_subsets=defaults.KID_SUBSETS, kid_subset_size=defaults.KID_SUBSET_SIZE, k_pr=defaults.PR_K,
-          k_dc=defaults.DC_K, is_splits=defaults.IS_SPLITS, seed=defaults.SEED, precision="fp32", quiet=False):
+          k_dc=defaults.DC_K, is_splits=defaults.IS_SPLITS, seed=defaults.SEED, precision="fp32", quiet=False,
+          allow_mismatch=False):
     """Several metrics of FAKE against REAL from one network pass per input.
 
     `metrics`: any of ``fid`` (Fréchet Inception Distance), ``is`` (Inception Score of FAKE,
     logits without bias, `is_splits` splits), ``kid`` (Kernel Inception Distance, `kid_subsets`
     subsets of `kid_subset_size`), ``prdc`` (precision/recall with k = `k_pr`, density/coverage
-    with k = `k_dc`). Inputs are what :func:`fid` takes; a statistics .npz can stand for REAL only
-    with fid and is (and for FAKE only with fid): the others need the images' features. `seed`
-    seeds the IS shuffle and the KID subsets. When REAL's images go through the network anyway
-    (for fid, kid or prdc) and ``is`` is asked for, the Inception Score of REAL is reported too
-    (``is_real``), as a reference for the fake one.
+    with k = `k_dc`). None (the default) asks for all four, less ``is`` (with a warning saying so)
+    when the weights hold Inception features only; named explicitly, every metric must be
+    computable. Inputs are what :func:`fid` takes; a statistics .npz can stand for REAL only
+    with fid and is (and for FAKE only with fid): the others need the images' features. With
+    ``is`` alone, REAL is not read at all. `seed` seeds the IS shuffle and the KID subsets. When
+    REAL's images go through the network anyway (for fid, kid or prdc) and ``is`` is asked for,
+    the Inception Score of REAL is reported too (``is_real``), as a reference for the fake one.
+    A statistics file recorded with other settings than the run's raises GanEvalError unless
+    ``allow_mismatch=True`` (see :func:`fid`).
 
     Returns a dict: ``fid``; ``is`` and ``is_real`` as ``{"mean", "std"}`` over the splits; ``kid``
     as ``{"mean", "std", "subset_size", "subsets"}``; ``precision``, ``recall``, ``density``,
-    ``coverage``; then ``n_real``, ``n_fake``, ``resize``, ``weights_sha256``, ``network_precision``
-    (the precision that ran, "auto" resolved) and ``cache``
-    (``{"real": ..., "fake": ...}``: hit, miss, off or None when the side needed no pass).
+    ``coverage``; then ``n_real``, ``n_fake``, ``features``, ``resize``, ``weights_sha256``,
+    ``precision_mode`` (the arithmetic), ``cache`` (``{"real": ..., "fake": ...}``: hit, miss, off
+    or None when the side needed no pass), ``skipped`` (metric -> reason) and ``inputs`` (per side:
+    source, kind, count, cache status and settings).
     """
     import warnings
 
+    from .errors import WeightsError
     from .metrics.inception_score import inception_score
     from .metrics.kid import kernel_inception_distance
     from .metrics.prdc import density_coverage, precision_recall, prdc
 
-    metrics = parse_metrics(metrics)
+    defaulted = metrics is None
+    metrics = parse_metrics(METRICS if defaulted else metrics)
     precision = resolve_precision(precision, device)
-    srcs = {"real": open_input(real), "fake": open_input(fake)}
+    skipped = {}
+    real_used = bool({"fid", "kid", "prdc"} & set(metrics))
+    if not real_used and not quiet:
+        warnings.warn(f"{real}: REAL is not read; {', '.join(metrics)} score{'s' if len(metrics) == 1 else ''} FAKE "
+                      "alone", stacklevel=2)
+    srcs = {"real": open_input(real) if real_used else None, "fake": open_input(fake)}
     for side, src in srcs.items():
         bad = [m for m in metrics if m not in _STATS_OK[side]]
         if isinstance(src, StatisticsInput) and bad:
             raise GanEvalError(
                 f"{src.name}: a statistics file (mu, sigma) can stand for {side.upper()} only with "
                 f"{' and '.join(_STATS_OK[side])}; {', '.join(bad)} need{'s' if len(bad) == 1 else ''} the images")
-    whole = ("pool3",) if {"kid", "prdc"} & set(metrics) else ()
-    logits = ("logits_unbiased",) if "is" in metrics else ()
-    real_runs = not isinstance(srcs["real"], StatisticsInput) and bool({"fid", "kid", "prdc"} & set(metrics))
-    needed = {"real": whole + logits if real_runs else None,
-              "fake": None if isinstance(srcs["fake"], StatisticsInput) else whole + logits}
+    loaded, run = _run_record([s for s in srcs.values() if s is not None], weights, resize, device, precision, quiet)
+    files = [(s.name, s.provenance) for s in srcs.values() if isinstance(s, StatisticsInput)]
+    basis = provenance.reconcile(files, run, allow_mismatch, quiet)
 
-    loaded = LazyNetwork(weights, quiet) if any(v is not None for v in needed.values()) else None
+    def needed_outputs():
+        whole = ("pool3",) if {"kid", "prdc"} & set(metrics) else ()
+        logits = ("logits_unbiased",) if "is" in metrics else ()
+        real_runs = srcs["real"] is not None and not isinstance(srcs["real"], StatisticsInput)
+        return {"real": whole + logits if real_runs else None,
+                "fake": None if isinstance(srcs["fake"], StatisticsInput) else whole + logits}
+
+    needed = needed_outputs()
     passes, status = {}, {"real": None, "fake": None}
     for side in ("real", "fake"):
-        if needed[side] is not None:
+        if needed[side] is None:
+            continue
+        try:
             passes[side], status[side] = cached_pass(srcs[side], loaded, resize, batch_size, device, num_workers,
                                                      progress, needed[side], precision, quiet, cache)
+        except WeightsError:
+            # The default metric set drops IS when the weights have no classifier; asked for by name, it fails.
+            if not (defaulted and "is" in metrics and not loaded.get().has_logits) or len(metrics) == 1:
+                raise
+            skipped["is"] = f"{loaded.path} holds Inception features only (no 1008-class classifier)"
+            if not quiet:
+                warnings.warn(f"skipped is: {skipped['is']}; computing {', '.join(m for m in metrics if m != 'is')}",
+                              stacklevel=2)
+            metrics = tuple(m for m in metrics if m != "is")
+            needed = needed_outputs()
+            passes, status = {}, {"real": None, "fake": None}
+            for again in ("real", "fake"):
+                if needed[again] is not None:
+                    passes[again], status[again] = cached_pass(srcs[again], loaded, resize, batch_size, device,
+                                                               num_workers, progress, needed[again], precision, quiet,
+                                                               cache)
+            break
 
     def counted(side):
         if side in passes:
             return passes[side].count
+        if srcs[side] is None:
+            return None
         return srcs[side].count if isinstance(srcs[side], StatisticsInput) else len(srcs[side])
 
     result = {}
@@ -286,12 +362,25 @@ def score(real, fake, metrics=METRICS, weights=None, resize=defaults.DEFAULT_RES
             else:
                 result.update(precision_recall(f_real, f_fake, k=k_pr))
                 result.update(density_coverage(f_real, f_fake, k=k_dc))
+
+    def side_record(side):
+        src = srcs[side]
+        if src is None:
+            return None
+        if isinstance(src, StatisticsInput):
+            return _statistics_side(src, basis)
+        return provenance.side(src.name, "images", counted(side), run if side in passes else None, status[side])
+
+    settings = _settings(basis)
     result.update({
         "n_real": counted("real"),
         "n_fake": counted("fake"),
-        "resize": resize if loaded is not None else None,
-        "weights_sha256": loaded.sha256 if loaded is not None else None,
-        "network_precision": precision if loaded is not None else None,
+        "features": settings["features"],
+        "resize": settings["resize"],
+        "weights_sha256": settings["weights_sha256"],
+        "precision_mode": settings["precision"],
         "cache": status,
+        "skipped": skipped,
+        "inputs": {"real": side_record("real"), "fake": side_record("fake")},
     })
     return result

@@ -2,15 +2,17 @@
 (``mnist-train[:10000]``, see ``gan_eval.datasets``), in-memory arrays and tensors, and .npz
 statistics files.
 
-Every image source yields uint8 H x W x 3 RGB numpy arrays by index (grayscale, palette and
-RGBA converted to RGB), so decoding can run in DataLoader workers. Float input in Python
-(tensors or arrays in [0, 1]) is quantised to 8 bits by round(255 x), as saving it to PNG would:
-FID is defined on 8-bit images.
+Every image source yields uint8 H x W x 3 RGB numpy arrays by index, so decoding can run in
+DataLoader workers. One fixed rule per kind of input, never one that looks at the pixel values
+(docs/refusals.md lists them all): files by Pillow mode (:func:`to_rgb_array`), folders by
+:func:`walk_folder`, arrays and tensors by dtype (:func:`_as_uint8`: float input in [0, 1] is
+quantised to 8 bits by round(255 x), as saving it to PNG would; FID is defined on 8-bit images).
 """
 
 import hashlib
 import io
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,26 +22,109 @@ from PIL import Image, UnidentifiedImageError
 from .errors import GanEvalError
 from .idx import is_idx, read_idx
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ARRAY_KEYS = ("images", "samples", "arr_0", "x", "data")
+# Formats Pillow registers but cannot decode without an outside program or plugin (EPS needs
+# Ghostscript; the others are stubs), so their files are passed over with a warning, not read.
+_STUB_FORMATS = {"BUFR", "EPS", "GRIB", "HDF5", "IPTC", "MPEG", "WMF"}
+
+
+def _readable_extensions():
+    Image.init()
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                        if fmt in Image.OPEN and fmt not in _STUB_FORMATS))
+
+
+IMAGE_EXTENSIONS = _readable_extensions()  # every extension of a format this Pillow decodes
+
+
+def _is_hidden(name):
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _passed_over_warning(where, other, hidden):
+    """One warning naming the files a folder or zip holds but that are not read."""
+    parts = []
+    for what, names in (("file(s) that are not images Pillow reads", other),
+                        ("hidden file(s)/folder(s)", hidden)):
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            parts.append(f"{len(names)} {what} ({shown})")
+    if parts:
+        warnings.warn(f"{where}: passed over {' and '.join(parts)}", stacklevel=3)
+
+
+def walk_folder(folder):
+    """``(images, passed_over, hidden)`` below `folder`: the rule of what a folder means.
+
+    Recursive; symbolic links to files and folders are followed, each real folder is read once
+    (so a link cycle or a second link to the same folder adds nothing); names starting with "."
+    (``.ipynb_checkpoints``, ``.DS_Store``) and ``__MACOSX`` are hidden and not read; a file is an
+    image when its extension is one of ``IMAGE_EXTENSIONS``. Image paths come sorted by their
+    path relative to `folder`; the other two lists hold relative names for the warning.
+    """
+    root = Path(folder)
+    images, other, hidden, seen = [], [], [], set()
+
+    def visit(d, rel):
+        try:
+            st = os.stat(d)
+            if (st.st_dev, st.st_ino) in seen:
+                return
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as e:
+            raise GanEvalError(f"{d}: cannot read folder ({e.strerror or e})") from None
+        for e in entries:
+            name = f"{rel}{e.name}"
+            if _is_hidden(e.name):
+                hidden.append(name)
+            elif e.is_dir(follow_symlinks=True):
+                visit(Path(e.path), f"{name}/")
+            elif e.is_file(follow_symlinks=True) and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS:
+                images.append(Path(e.path))
+            else:
+                other.append(name)  # another kind of file, or a broken link
+
+    visit(root, "")
+    return sorted(images, key=lambda p: p.relative_to(root).as_posix()), other, hidden
 
 
 def list_image_files(folder):
-    """Image files below `folder`, recursively, in sorted order of their relative paths."""
-    folder = Path(folder)
-    files = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+    """Image files below `folder` (see :func:`walk_folder`), in sorted order of their relative paths."""
+    return walk_folder(folder)[0]
+
+
+# Pillow modes whose samples are wider than 8 bits: each gets one fixed rule, never one that
+# depends on the image's own values.
+_16BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16S")
 
 
 def to_rgb_array(img, name):
-    """Decode a PIL image fully and return uint8 H x W x 3."""
+    """Decode a PIL image fully and return uint8 H x W x 3, by one rule per mode.
+
+    * 16-bit grayscale (``I;16*``) and 32-bit integer ``I`` (what 16-bit PNG/PGM/TIFF decode
+      to): values 0..65535, the top byte kept (``v >> 8``), as Pillow itself reduces 16-bit
+      RGB/RGBA/LA files; ``I`` values outside 0..65535 are refused.
+    * 32-bit float ``F``: values in [0, 1], ``round(255 v)`` as for float arrays; outside refused.
+    * ``1``: 0 or 255. Alpha (RGBA, LA, La, PA, P with transparency) is dropped, not composited.
+    * Every other mode (L, P, RGB, CMYK, YCbCr, LAB, HSV, RGBX, RGBa): Pillow's ``convert("RGB")``.
+    * Multi-frame files (GIF, TIFF, ...): the first frame. EXIF orientation is not applied.
+    """
     try:
         img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        mode = img.mode
+        if mode in _16BIT_MODES or mode == "I":
             arr = np.asarray(img, dtype=np.int64)
-            arr = (arr >> 8 if arr.max() > 255 else arr).clip(0, 255).astype(np.uint8)
-            return np.repeat(arr[:, :, None], 3, axis=2)
-        if img.mode == "P" and "transparency" in img.info:
+            if arr.min() < 0 or arr.max() > 65535:
+                raise GanEvalError(f"{name}: 32-bit integer pixels outside 0..65535 (only 16-bit integer images "
+                                   "are read)")
+            return np.repeat((arr >> 8).astype(np.uint8)[:, :, None], 3, axis=2)
+        if mode == "F":
+            arr = np.asarray(img, dtype=np.float64)
+            if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+                raise GanEvalError(f"{name}: float pixels must lie in [0, 1]")
+            return np.repeat(np.rint(arr * 255.0).astype(np.uint8)[:, :, None], 3, axis=2)
+        if mode in ("La", "PA") or (mode == "P" and "transparency" in img.info):
             img = img.convert("RGBA")
         return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as e:
@@ -47,10 +132,16 @@ def to_rgb_array(img, name):
 
 
 def decode_image(data_or_path, name):
+    """uint8 H x W x 3 of one image file (path or bytes); GanEvalError for anything unreadable,
+    including images over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``)."""
     try:
         src = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
-        with Image.open(src) as img:
-            return to_rgb_array(img, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(src) as img:
+                return to_rgb_array(img, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise GanEvalError(f"{name}: too large to decode safely ({e})") from None
     except UnidentifiedImageError:
         raise GanEvalError(f"{name}: not a readable image file") from None
     except OSError as e:
@@ -77,11 +168,12 @@ class FolderSource(ImageSource):
     def __init__(self, folder):
         self.root = Path(folder)
         self.name = str(folder)
-        self.files = list_image_files(self.root)
+        self.files, other, hidden = walk_folder(self.root)
         if not self.files:
-            anything = any(self.root.iterdir())
-            what = "holds no image files" if anything else "is empty"
-            raise GanEvalError(f"{folder}: folder {what} (looked for {', '.join(IMAGE_EXTENSIONS)}, recursively)")
+            what = "holds no image files" if other or hidden else "is empty"
+            raise GanEvalError(f"{folder}: folder {what} (looked recursively for the image formats Pillow reads"
+                               f"{'; hidden entries are not read' if hidden else ''})")
+        _passed_over_warning(folder, other, hidden)
 
     def __len__(self):
         return len(self.files)
@@ -103,11 +195,15 @@ class ZipSource(ImageSource):
         self.name = str(path)
         try:
             with zipfile.ZipFile(self.path) as z:
-                infos = [i for i in z.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS]
+                files = [i for i in z.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, OSError) as e:
             raise GanEvalError(f"{path}: not a readable zip file ({e})") from None
+        hidden = [i.filename for i in files if any(_is_hidden(part) for part in i.filename.split("/"))]
+        rest = [i for i in files if i.filename not in set(hidden)]
+        infos = [i for i in rest if Path(i.filename).suffix.lower() in IMAGE_EXTENSIONS]
         if not infos:
             raise GanEvalError(f"{path}: zip file holds no image files")
+        _passed_over_warning(path, [i.filename for i in rest if i not in infos], hidden)
         self.members = sorted(i.filename for i in infos)
         self._crc = {i.filename: (i.CRC, i.file_size) for i in infos}
         self._zip, self._pid = None, None
@@ -149,6 +245,31 @@ def _image_layout(shape, name):
     raise GanEvalError(f"{name}: expected images shaped N x H x W x C or N x C x H x W (C = 1, 3 or 4), got {tuple(shape)}")
 
 
+def _as_uint8(array, name):
+    """The one rule per dtype: uint8 as is; other integers are 8-bit values (0..255, else refused);
+    floats (float16/32/64, bfloat16 tensors) lie in [0, 1] and become round(255 x); bool, complex
+    and anything else are refused."""
+    if array.dtype == np.uint8:
+        return array
+    kind = array.dtype.kind
+    if kind in "iu":
+        lo, hi = int(array.min()), int(array.max())
+        if lo < 0 or hi > 255:
+            raise GanEvalError(f"{name}: integer images must hold 8-bit values 0..255, found values in [{lo}, {hi}] "
+                               "(scale them, or give floats in [0, 1])")
+        return array.astype(np.uint8)
+    if kind != "f":
+        what = "bool (is True 1 or 255?)" if kind == "b" else str(array.dtype)
+        raise GanEvalError(f"{name}: expected uint8 images or floats in [0, 1], got dtype {what}")
+    array = np.asarray(array)
+    if not np.isfinite(array).all():
+        raise GanEvalError(f"{name}: contains NaN or infinite values")
+    lo, hi = float(array.min()), float(array.max())
+    if lo < 0.0 or hi > 1.0:
+        raise GanEvalError(f"{name}: float images must lie in [0, 1], found values in [{lo:.4g}, {hi:.4g}]")
+    return np.rint(array.astype(np.float64) * 255.0).astype(np.uint8)
+
+
 class ArraySource(ImageSource):
     """uint8 images in an array (numpy, memory-mapped .npy, or a tensor), NHWC, NCHW or NHW."""
 
@@ -157,7 +278,14 @@ class ArraySource(ImageSource):
             import torch
 
             if isinstance(array, torch.Tensor):
-                array = array.detach().cpu().numpy()
+                array = array.detach().cpu()
+                if array.dtype in (torch.bfloat16, torch.float16):
+                    array = array.float()  # numpy has no bfloat16; both convert exactly
+                try:
+                    array = array.numpy()
+                except (TypeError, RuntimeError):  # quantised and other dtypes numpy lacks
+                    raise GanEvalError(f"{name}: expected uint8 images or floats in [0, 1], got dtype {array.dtype}") \
+                        from None
         except ImportError:
             pass
         array = np.asarray(array) if not isinstance(array, np.ndarray) else array
@@ -165,16 +293,7 @@ class ArraySource(ImageSource):
         self.layout = _image_layout(array.shape, name)
         if array.shape[0] == 0:
             raise GanEvalError(f"{name}: holds no images")
-        if array.dtype != np.uint8:
-            if not np.issubdtype(array.dtype, np.floating):
-                raise GanEvalError(f"{name}: expected uint8 images or floats in [0, 1], got dtype {array.dtype}")
-            array = np.asarray(array)
-            if not np.isfinite(array).all():
-                raise GanEvalError(f"{name}: contains NaN or infinite values")
-            lo, hi = float(array.min()), float(array.max())
-            if lo < 0.0 or hi > 1.0:
-                raise GanEvalError(f"{name}: float images must lie in [0, 1], found values in [{lo:.4g}, {hi:.4g}]")
-            array = np.rint(array * 255.0).astype(np.uint8)
+        array = _as_uint8(array, name)
         self.array = array
         self._fingerprint = fingerprint
 
@@ -200,8 +319,9 @@ class ArraySource(ImageSource):
 class StatisticsInput:
     """Precomputed mean and covariance (pytorch-fid / TTUR .npz: keys mu, sigma)."""
 
-    def __init__(self, mu, sigma, name, count=None):
+    def __init__(self, mu, sigma, name, count=None, provenance=None):
         self.mu, self.sigma, self.name, self.count = mu, sigma, name, count
+        self.provenance = provenance  # a gan_eval.provenance.Provenance, None for files without one
 
 
 def _file_fingerprint(path):
@@ -221,7 +341,10 @@ def load_statistics(path, data=None):
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise GanEvalError(f"{path}: statistics contain NaN or infinite values")
     count = int(data["n"]) if "n" in keys else None
-    return StatisticsInput(mu, sigma, str(path), count)
+    from .provenance import KEY, Provenance
+
+    record = Provenance.from_json(data[KEY]) if KEY in keys else None
+    return StatisticsInput(mu, sigma, str(path), count, record)
 
 
 def _open_npz(path):

@@ -95,8 +95,8 @@ class _StreamingMetric:
     two_sided = True
 
     def __init__(self, reference=None, weights=None, resize=defaults.DEFAULT_RESIZE, device=None, precision="fp32",
-                 cache=True, quiet=False):
-        self.resize, self.quiet = resize, quiet
+                 cache=True, quiet=False, allow_mismatch=False):
+        self.resize, self.quiet, self.allow_mismatch = resize, quiet, allow_mismatch
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)  # "auto" resolved once: the cache keys on it
         self._loaded = load_network(weights, quiet=quiet)
@@ -162,6 +162,11 @@ class _StreamingMetric:
                 if not self._accepts_statistics:
                     raise GanEvalError(f"{src.name}: a statistics file (mu, sigma) serves FID only; "
                                        f"{type(self).__name__} needs the reference images' features")
+                from . import provenance
+
+                run = provenance.for_run(self.resize, self._loaded.sha256,
+                                         provenance.effective_precision(self.precision, self.device, True))
+                provenance.reconcile([(src.name, src.provenance)], run, self.allow_mismatch, self.quiet)
                 side.moments = (src.mu, src.sigma, src.count)
                 side.count = src.count
                 return side
@@ -178,7 +183,8 @@ class _StreamingMetric:
         from . import cache as feature_cache
 
         try:
-            entry = feature_cache.find(name)
+            entry = feature_cache.find(name, prefer={"weights_sha256": self._loaded.sha256, "resize": self.resize,
+                                                     "precision": self.precision})
         except ValueError as e:
             raise GanEvalError(str(e)) from None
         if entry is None:

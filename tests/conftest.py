@@ -1,11 +1,26 @@
 """Shared test fixtures: paths to committed fixtures and ../shared, and random Inception weights."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Tests never write outside temporary folders: $HOME is an empty temporary folder for the whole
+# session (set before any test module or fixture runs, and inherited by subprocesses), and every
+# test fails that leaves something in it (see _no_writes_to_home).
+TEST_HOME = Path(tempfile.mkdtemp(prefix="gan-eval-test-home-"))
+os.environ["HOME"] = str(TEST_HOME)
+os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="gan-eval-test-mpl-")  # matplotlib's font cache
+os.environ.pop("XDG_CACHE_HOME", None)
+
+
+def home_writes():
+    """Paths (relative to $HOME) that something wrote under the test session's $HOME."""
+    return sorted(p.relative_to(TEST_HOME).as_posix() for p in TEST_HOME.rglob("*"))
 
 
 def shared_root():
@@ -50,6 +65,16 @@ def random_weights(tmp_path_factory):
     from gan_eval.features.random_weights import save_random_weights
 
     return save_random_weights(tmp_path_factory.mktemp("weights") / "random_pt_inception.pth", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_writes_to_home():
+    yield
+    written = home_writes()
+    if written:
+        for p in TEST_HOME.iterdir():  # so that the next test is judged on its own
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+        pytest.fail(f"the test wrote under $HOME: {', '.join(written[:5])}")
 
 
 @pytest.fixture(autouse=True)

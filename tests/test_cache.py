@@ -128,8 +128,13 @@ def test_list_and_clear(folders, net, random_weights, capsys, monkeypatch):
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
-    code, _, err = run_cli(["cache", "clear"], capsys)
-    assert code == 130 and len(cache.entries()) == 3
+    code, out, err = run_cli(["cache", "clear"], capsys)
+    assert code == 0 and "nothing deleted" in out and len(cache.entries()) == 3  # declining is no failure
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no answer at all: exit 2, nothing deleted
+    code, out, err = run_cli(["cache", "clear"], capsys)
+    assert code == 2 and err.startswith("error: no answer") and len(cache.entries()) == 3
+    code, out, _ = run_cli(["cache", "list"], capsys)
+    assert "resize=tensorflow" in out and "precision=fp32" in out and "weights=" in out
     code, out, _ = run_cli(["cache", "clear", "--yes"], capsys)
     assert code == 0 and "removed 3 files" in out
     assert cache.entries() == []

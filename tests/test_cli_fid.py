@@ -21,7 +21,7 @@ def fixture_fid(random_weights, fixtures_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fid(fixtures_dir / "real", fixtures_dir / "fake", weights=random_weights, batch_size=20,
-                   progress=False, num_workers=0)
+                   progress=False, num_workers=0, cache=False)  # module scope: no per-test cache dir yet
 
 
 def test_fid_json_and_text(random_weights, fixtures_dir, fixture_fid, capsys):
@@ -29,7 +29,7 @@ def test_fid_json_and_text(random_weights, fixtures_dir, fixture_fid, capsys):
                           "--json", "--batch-size", "20", "--num-workers", "0"], capsys)
     assert code == 0, err
     r = json.loads(out)
-    assert set(r) == {"fid", "n1", "n2", "resize", "weights_sha256"}
+    assert set(r) == {"fid", "n1", "n2", "features", "resize", "weights_sha256", "precision", "inputs"}
     assert r["n1"] == r["n2"] == 20 and r["resize"] == "tensorflow"
     assert r["fid"] == pytest.approx(fixture_fid["fid"], rel=1e-6) and r["fid"] > 1.0  # same pipeline; float32 network
     assert "2048" in err  # the small-sample warning, one line
@@ -53,7 +53,11 @@ def test_stats_file_replaces_a_folder(random_weights, fixtures_dir, fixture_fid,
     assert json.loads(out)["fid"] == pytest.approx(fixture_fid["fid"], rel=1e-6)
     code, out, _ = run(["fid", out_npz, out_npz, "--json"], capsys)  # statistics only: no network, no weights
     r = json.loads(out)
-    assert code == 0 and abs(r["fid"]) < 1e-6 and r["weights_sha256"] is None
+    from gan_eval.features.weights import sha256_of
+
+    # statistics files carry their provenance: the result states it although no network ran
+    assert code == 0 and abs(r["fid"]) < 1e-6 and r["weights_sha256"] == sha256_of(random_weights)
+    assert r["resize"] == "tensorflow" and [s["kind"] for s in r["inputs"]] == ["statistics"] * 2
 
 
 def _bad_cases(tmp_path, fixtures_dir, random_weights):

@@ -76,6 +76,8 @@ def test_second_run_is_served_by_the_cache(warm_state, warm_cache, random_weight
     r = score(warm_state["real"], warm_state["fake"], weights=random_weights, progress=False, quiet=True, **SMALL)
     assert r["cache"] == {"real": "hit", "fake": "hit"}
     first = dict(warm_state["result"], cache=r["cache"])
+    first["inputs"] = {side: dict(v, cache="hit") for side, v in first["inputs"].items()}
+    assert [r["inputs"][s]["cache"] for s in ("real", "fake")] == ["hit", "hit"]
     # The moments are re-summed from the stored features: equal up to float64 summation order.
     assert r.pop("fid") == pytest.approx(first.pop("fid"), rel=1e-12)
     assert r == first

@@ -2,6 +2,7 @@
 
 import click
 
+from ..errors import GanEvalError
 from .common import emit, json_option
 
 
@@ -20,7 +21,8 @@ def cache():
 @cache.command("list")
 @json_option
 def list_entries(as_json):
-    """One line per cache entry: key prefix, source, images, stored outputs, size, created."""
+    """One line per cache entry: key prefix, source, images, stored outputs, resize mode, weights
+    (SHA-256 prefix), precision, size, created."""
     from .. import cache as feature_cache
 
     rows = []
@@ -35,7 +37,9 @@ def list_entries(as_json):
                      "size": e["size"], "created": m.get("created"), "readable": e["meta"] is not None})
     total = sum(r["size"] for r in rows)
     lines = [f"{r['key'][:12]}  {r['source'] or '(unreadable)'}  {r['count'] if r['count'] is not None else '?'} images"
-             f"  {'+'.join(r['outputs']) or '-'}  {_size(r['size'])}  {r['created'] or '?'}" for r in rows]
+             f"  {'+'.join(r['outputs']) or '-'}  resize={r['resize'] or '?'}"
+             f"  weights={(r['weights_sha256'] or '?')[:12]}  precision={r['precision'] or '?'}"
+             f"  {_size(r['size'])}  {r['created'] or '?'}" for r in rows]
     lines.append(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}, {_size(total)} in {feature_cache.features_dir()}")
     emit({"dir": str(feature_cache.features_dir()), "entries": rows, "total_size": total}, as_json, lines)
 
@@ -48,6 +52,14 @@ def clear(yes, as_json):
     from .. import cache as feature_cache
 
     if not yes:
-        click.confirm(f"Delete every entry in {feature_cache.features_dir()}?", abort=True)
+        try:
+            sure = click.confirm(f"Delete every entry in {feature_cache.features_dir()}?", err=True)
+        except click.Abort:  # no answer (end of input, Ctrl-C at the prompt)
+            click.echo("", err=True)  # end the prompt's line
+            raise GanEvalError("no answer to the confirmation: nothing deleted (pass --yes to clear without asking)") \
+                from None
+        if not sure:
+            emit({"removed": 0, "freed": 0}, as_json, ["nothing deleted"])
+            return
     n, freed = feature_cache.clear()
     emit({"removed": n, "freed": freed}, as_json, [f"removed {n} file{'' if n == 1 else 's'} ({_size(freed)})"])

@@ -1,7 +1,10 @@
 """Options and output helpers shared by the CLI commands (no math here)."""
 
+import contextlib
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -69,3 +72,17 @@ def warn(message, quiet=False):
     if not quiet:
         click.echo(f"warning: {message}", err=True)
         sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def removing_if_left_empty(folder):
+    """Remove `folder` again when the block fails and leaves it created and empty (a failed
+    train/reproduce must not leave an empty --out behind)."""
+    existed = folder is None or Path(folder).exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only when empty
+        raise

@@ -1,13 +1,15 @@
 """`gan-eval fid` and `gan-eval stats`."""
 
-import os
-import tempfile
-
 import click
-import numpy as np
 
 from .. import defaults
 from .common import data_dir_option, device_option, emit, json_option, named_input, quiet_option
+
+
+def allow_mismatch_option(f):
+    return click.option("--allow-mismatch", is_flag=True,
+                        help="Compare with a statistics file recorded with another --resize, other weights or another "
+                             "--precision (refused otherwise: the numbers are not comparable).")(f)
 
 
 def extraction_options(f):
@@ -41,15 +43,19 @@ def extraction_options(f):
 @click.argument("path2", type=click.Path())
 @extraction_options
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache (see `gan-eval cache`).")
+@allow_mismatch_option
 @json_option
 @quiet_option
-def fid(path1, path2, weights, resize, batch_size, data_dir, device, num_workers, precision, no_cache, as_json, quiet):
+def fid(path1, path2, weights, resize, batch_size, data_dir, device, num_workers, precision, no_cache, allow_mismatch,
+        as_json, quiet):
     """Fréchet Inception Distance between PATH1 and PATH2.
 
     Each PATH is a folder of images (searched recursively), a .zip of images, a .npy/.npz of uint8
     images (NHWC or NCHW), an MNIST idx file, a dataset name (mnist-train, mnist-test,
     cifar10-train, cifar10-test, with an optional slice such as mnist-train[:10000]), or an .npz
-    of statistics with arrays mu and sigma (as `gan-eval stats` and pytorch-fid write them).
+    of statistics with arrays mu and sigma (as `gan-eval stats` and pytorch-fid write them). A
+    statistics file recorded with another --resize, other weights or another --precision than this
+    run's is refused (see --allow-mismatch); --json says, per input, where its numbers came from.
 
     \b
     Examples:
@@ -61,14 +67,14 @@ def fid(path1, path2, weights, resize, batch_size, data_dir, device, num_workers
     path1, path2 = named_input(path1, data_dir), named_input(path2, data_dir)
     r = compute_fid(path1, path2, weights=weights, resize=resize, batch_size=batch_size, device=device,
                     num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,
-                    cache=not no_cache)
+                    cache=not no_cache, allow_mismatch=allow_mismatch)
     emit(r, as_json, [f"FID: {r['fid']:.6f}"])
 
 
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="Where to write the .npz (arrays mu, sigma, n).")
+              help="Where to write the .npz (arrays mu, sigma, n, provenance); .npz is appended to a name without it.")
 @extraction_options
 @json_option
 @quiet_option
@@ -76,29 +82,23 @@ def stats(path, output, weights, resize, batch_size, data_dir, device, num_worke
     """Write the Inception statistics of PATH to an .npz.
 
     The file holds mu (2048) and sigma (2048 x 2048) in float64, the format of pytorch-fid and the
-    TTUR code, plus n, the number of images. `gan-eval fid` accepts it in place of a folder.
-    PATH is anything `gan-eval fid` takes, e.g. a dataset name: gan-eval stats mnist-train -o m.npz
+    TTUR code, plus n, the number of images, and the provenance: resize mode, weights SHA-256,
+    network output, precision and gan-eval version. `gan-eval fid` accepts it in place of a
+    folder and refuses to mix it with a run of other settings. PATH is anything `gan-eval fid`
+    takes, e.g. a dataset name: gan-eval stats mnist-train -o m.npz
     """
-    from ..evaluate import compute_statistics
-    from ..features.extract import load_network, resolve_precision
-
-    precision = resolve_precision(precision, device)
-    loaded = load_network(weights, quiet=quiet)
-    mu, sigma, n = compute_statistics(named_input(path, data_dir), weights=loaded, resize=resize, batch_size=batch_size, device=device,
-                                      num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet)
     from ..distributed import is_main
+    from ..evaluate import compute_statistics
+    from ..statsfile import statistics_path
 
-    if not is_main():  # under torchrun only rank 0 writes
+    written = statistics_path(output)
+    mu, sigma, n = compute_statistics(named_input(path, data_dir), weights=weights, resize=resize, batch_size=batch_size, device=device,
+                                      num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,
+                                      output=output if is_main() else None)  # under torchrun only rank 0 writes
+    if not is_main():
         return
-    out_dir = os.path.dirname(os.path.abspath(output))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=mu, sigma=sigma, n=n)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    r = {"output": output, "n": n, "resize": resize, "weights_sha256": loaded.sha256, "network_precision": precision}
-    emit(r, as_json, [f"wrote {output} ({n} images)"])
+    from ..inputs import load_statistics
+
+    record = load_statistics(written).provenance
+    r = {"output": str(written), "source": str(path), "n": n, **record.to_dict()}
+    emit(r, as_json, [f"wrote {written} ({n} images)"])

@@ -57,28 +57,77 @@ def cli():
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {_one_line(message)}", err=True)
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+def _command_of(argv):
+    """The click command `argv` runs (a subcommand of a group too), or None."""
+    cmd, ctx = cli, None
+    for arg in argv or ():
+        if arg.startswith("-") or not isinstance(cmd, click.Group):
+            break
+        try:
+            nxt = cmd.get_command(ctx, arg)
+        except Exception:  # an import failure here must not hide the error being reported
+            return None
+        if nxt is None:
+            break
+        cmd = nxt
+    return None if cmd is cli else cmd
+
+
+def in_cli_terms(message, command):
+    """`message` with the Python names of `command`'s parameters (``resume=True``, ``pack=1``,
+    ``k_disc must``) spelled as its options (``--resume``, ``--pack 1``, ``--k-disc must``)."""
+    import re
+
+    if command is None:
+        return message
+    for p in command.params:
+        opts = sorted(getattr(p, "opts", ()), key=lambda o: not o.startswith("--"))  # long names first
+        if not isinstance(p, click.Option) or not opts or not p.name:
+            continue
+        opt, name = opts[0], re.escape(p.name)
+        message = re.sub(rf"\b{name}=True\b", opt, message)
+        message = re.sub(rf"\b{name}=False\b", f"no {opt}", message)
+        message = re.sub(rf"(?<![\w-]){name}=", f"{opt} ", message)
+        message = re.sub(rf"(^|; |\()({name})(?= must| applies)", rf"\g<1>{opt}", message)
+        message = re.sub(rf"\b(with|without) {name}\b", rf"\g<1> {opt}", message)
+        message = message.replace(f"{opt} ({opt})", opt)
+    return message
 
 
 def main(argv=None):
     import warnings
 
     warnings.showwarning = _one_line_warning
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):  # torchrun, several processes
             from ..distributed import setup
 
             setup()  # join the process group; ranks > 0 print nothing
-        cli.main(args=argv, prog_name="gan-eval", standalone_mode=False)
+        with warnings.catch_warnings():
+            if "--quiet" in args or "-q" in args:  # --quiet: no warnings, from whichever layer
+                warnings.simplefilter("ignore")
+            cli.main(args=args, prog_name="gan-eval", standalone_mode=False)
     except GanEvalError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {_one_line(in_cli_terms(str(e), _command_of(args)))}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # Click's own: one line, with where to read more
+        where = e.ctx.command_path if e.ctx is not None else "gan-eval"
+        click.echo(f"error: {_one_line(e.format_message())} (see `{where} --help`)", err=True)
+        sys.exit(2)
     except click.ClickException as e:
-        e.show()
-        sys.exit(2 if e.exit_code == 2 else e.exit_code)
+        click.echo(f"error: {_one_line(e.format_message())}", err=True)
+        sys.exit(2)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
@@ -87,6 +136,7 @@ def main(argv=None):
     except Exception as e:  # a bug: say so plainly
         if os.environ.get("GAN_EVAL_DEBUG"):
             raise
-        click.echo(f"internal error: {type(e).__name__}: {e} (set GAN_EVAL_DEBUG=1 for the traceback)", err=True)
+        click.echo(f"internal error: {type(e).__name__}: {_one_line(e)} (set GAN_EVAL_DEBUG=1 for the traceback)",
+                   err=True)
         sys.exit(1)
     sys.exit(0)

@@ -123,6 +123,11 @@ def parzen(samples, test, validation, sigmas, sigma, n_centres, n_validation, n_
     if sigma is None and validation is None:
         raise GanEvalError("--validation is needed to choose sigma (or give a fixed --sigma)")
     centres = load_unit_rows(samples, data_dir, n_centres, quiet)
+    if sigma is not None and len(centres) < n_centres:
+        warn(f"{samples}: {len(centres)} samples, fewer than the {n_centres:,} kernel centres of the protocol "
+             f"(Goodfellow et al. 2014); proceeding with the fixed --sigma {sigma:g} on {len(centres)} centres, so the "
+             "number is not comparable to published ones", quiet)
+        n_centres = len(centres)
     test_rows = load_unit_rows(test, data_dir, n_test, quiet)
     val_rows = load_unit_rows(validation, data_dir, n_validation, quiet) if sigma is None else None
     r = parzen_protocol(centres, val_rows, test_rows, sigmas=grid, sigma=sigma, n_centres=n_centres,

@@ -11,11 +11,12 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan"
 
 
 @click.command("reproduce")
-@click.argument("table", type=click.Choice(TABLE_NAMES))
+@click.argument("table", type=click.Choice(TABLE_NAMES), metavar="TABLE")
 @click.option("--quick", is_flag=True, help="A tiny run (seconds) that only checks the pipeline; its numbers mean nothing.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Training seeds 0..N-1 (default per table).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, show_default="results/TABLE",
-              help="Folder for TABLE.md, TABLE.json and the plots.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for TABLE.md, TABLE.json and the plots. Default: results/TABLE; with --quick "
+                   "$GAN_EVAL_CACHE/quick/TABLE (a quick run never overwrites a full result).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="MNIST folder (default: $GAN_EVAL_DATA, else the download cache).")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
@@ -36,12 +37,21 @@ def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, device, as_jso
     """
     from gan_eval_models.reproduce import reproduce as run
 
-    out = Path(out) if out is not None else Path("results") / table
+    from gan_eval_models.reproduce.common import QUICK_LABEL, quick_out
+
+    from .common import removing_if_left_empty
+
+    if out is None:
+        out = quick_out(table) if quick else Path("results") / table
+    out = Path(out)
     command = _command(table, quick, seeds, out, data_dir, work_dir, device, jobs)
-    result = run(table, out, quick=quick, seeds=seeds, device=device, data_dir=data_dir, work_dir=work_dir,
-                 quiet=quiet, command=command, jobs=jobs)
-    lines = [(Path(out) / "TABLE.md").read_text().split("\n## Settings")[0].rstrip(), "",
+    with removing_if_left_empty(out), removing_if_left_empty(work_dir):
+        result = run(table, out, quick=quick, seeds=seeds, device=device, data_dir=data_dir, work_dir=work_dir,
+                     quiet=quiet, command=command, jobs=jobs)
+    lines = [(out / "TABLE.md").read_text().split("\n## Settings")[0].rstrip(), "",
              f"wrote {', '.join(result['files'])} ({result['wall_time_s'] / 60:.1f} min)"]
+    if quick:
+        lines.append(f"{QUICK_LABEL}: these numbers only show that the pipeline runs")
     summary = {k: result[k] for k in ("table", "quick", "seeds", "wall_time_s", "ours", "published", "files")}
     emit(summary, as_json, lines)
 

@@ -4,7 +4,7 @@ import click
 
 from .. import defaults
 from .common import emit, json_option, named_input, quiet_option, seed_option
-from .fid import extraction_options
+from .fid import allow_mismatch_option, extraction_options
 
 
 def _text_lines(r):
@@ -23,15 +23,18 @@ def _text_lines(r):
     for name in ("precision", "recall", "density", "coverage"):
         if name in r:
             lines.append(f"{name + ':':<11} {r[name]:.4f}")
+    for name, why in r.get("skipped", {}).items():
+        lines.append(f"skipped {name}: {why}")
     return lines
 
 
 @click.command()
 @click.argument("real", type=click.Path())
 @click.argument("fake", type=click.Path())
-@click.option("--metrics", default=",".join(("fid", "is", "kid", "prdc")), show_default=True,
+@click.option("--metrics", default=None,
               help="Comma-separated metrics: fid, is (Inception Score of FAKE), kid, prdc "
-                   "(precision, recall, density, coverage).")
+                   "(precision, recall, density, coverage). Default: all four, less is (with a warning) when the "
+                   "weights hold features only.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=defaults.KID_SUBSETS, show_default=True,
               help="KID: number of random subsets.")
@@ -45,10 +48,11 @@ def _text_lines(r):
               help="Density/coverage: k of the k-NN balls.")
 @seed_option
 @extraction_options
+@allow_mismatch_option
 @json_option
 @quiet_option
 def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits, k_pr, k_dc, seed, weights, resize,
-          batch_size, data_dir, device, num_workers, precision, as_json, quiet):
+          batch_size, data_dir, device, num_workers, precision, allow_mismatch, as_json, quiet):
     """FID, IS, KID and precision/recall/density/coverage of FAKE against REAL.
 
     Each input goes through the Inception network once and every metric is computed from that
@@ -66,5 +70,5 @@ def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits
     r = compute_score(real, fake, metrics=metrics, weights=weights, resize=resize, batch_size=batch_size,
                       device=device, num_workers=num_workers, progress=not quiet, cache=not no_cache,
                       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k_pr=k_pr, k_dc=k_dc,
-                      is_splits=is_splits, seed=seed, precision=precision, quiet=quiet)
+                      is_splits=is_splits, seed=seed, precision=precision, quiet=quiet, allow_mismatch=allow_mismatch)
     emit(r, as_json, _text_lines(r))

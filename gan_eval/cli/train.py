@@ -2,13 +2,14 @@
 
 import click
 
-from .common import device_option, emit, json_option, quiet_option
+from .common import device_option, emit, json_option, quiet_option, removing_if_left_empty, warn
 
 
 @click.command("train", context_settings={"show_default": True})
 @click.argument("model")
 @click.option("--dataset", required=True, help="mnist, cifar10, stacked-mnist, ring or grid.")
-@click.option("--steps", type=int, required=True, help="Generator steps (each after --k-disc discriminator steps).")
+@click.option("--steps", type=click.IntRange(min=1), required=True,
+              help="Generator steps in all (each after --k-disc discriminator steps); with --resume, the total to reach.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--seed", type=int, default=0, help="Random seed (initialisation, latents, data order, dropout).")
 @device_option
@@ -72,7 +73,23 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
         eval_every=eval_every, data_dir=data_dir, quiet=quiet, latent_dim=latent_dim, latent=latent, width=width,
         image_size=image_size, n_labels=n_labels, eval_samples=eval_samples, log_every=log_every, fid=fid,
     )
-    summary = run_training(cfg, resume=resume, overwrite=overwrite)
+    try:
+        with removing_if_left_empty(out):
+            summary = run_training(cfg, resume=resume, overwrite=overwrite)
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        from gan_eval_models.train import has_checkpoint
+
+        if has_checkpoint(out):
+            click.echo(f"interrupted: the checkpoint is in {Path(out) / 'checkpoint.pt'}; continue with: gan-eval train "
+                       f"{model} --dataset {dataset} --steps {steps} --out {out} --resume (and the same options)",
+                       err=True)
+        raise
+    if resume and summary["resumed_from"] is not None and summary["resumed_from"] >= steps:
+        warn(f"--steps {steps} is {'below' if summary['resumed_from'] > steps else 'at'} the checkpoint's step "
+             f"{summary['resumed_from']}: nothing trained, the run is reported as it is (give a larger --steps to "
+             "train on)", quiet)
     lines = [f"trained {model} on {dataset}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s -> {summary['run_dir']}"]
     if summary["final"]:
         lines.append(f"final losses: d {summary['final']['d_loss']:.4f}  g {summary['final']['g_loss']:.4f}")

@@ -16,7 +16,7 @@ The aliases of the Parzen protocol (Goodfellow et al. 2014) are names too: ``mni
 
 Folders: an explicit ``data_dir`` (CLI ``--data-dir``), else env ``GAN_EVAL_DATA`` (MNIST; CIFAR-10
 from its ``cifar10/`` subfolder or env ``GAN_EVAL_CIFAR10``), else the download cache
-``~/.cache/gan_eval/data/<dataset>``, which is filled by an md5-checked download. A folder that
+``$GAN_EVAL_CACHE/data/<dataset>`` (default ``~/.cache/gan_eval/data/<dataset>``), which is filled by an md5-checked download. A folder that
 was given must already hold the files; a missing file raises GanEvalError naming the folder.
 
 The readers live here (``mnist``, ``cifar10``, ``download``) so the core never imports

@@ -3,7 +3,7 @@
 The folder may hold the batch files (``data_batch_1`` … ``data_batch_5``, ``test_batch``)
 directly, the extracted ``cifar-10-batches-py/`` folder, or the ``cifar-10-python.tar.gz``
 archive itself (read without unpacking). Folder resolution: explicit ``data_dir`` > env
-``GAN_EVAL_CIFAR10`` > ``~/.cache/gan_eval/data/cifar10``; only the cache folder is filled by
+``GAN_EVAL_CIFAR10`` > ``$GAN_EVAL_CACHE/data/cifar10`` (default ``~/.cache/gan_eval/data/cifar10``); only the cache folder is filled by
 download (md5-checked archive from the Toronto site).
 """
 

@@ -20,8 +20,11 @@ TIMEOUT_S = 30
 
 
 def default_cache_dir():
-    """``~/.cache/gan_eval/data``: where datasets are downloaded when no folder is given."""
-    return Path.home() / ".cache" / "gan_eval" / "data"
+    """``$GAN_EVAL_CACHE/data`` (default ``~/.cache/gan_eval/data``): where datasets are downloaded
+    when no folder is given."""
+    from ..cachedir import cache_dir
+
+    return cache_dir() / "data"
 
 
 def dataset_folder(data_dir, env, label, cache_name):

@@ -1,6 +1,6 @@
 """MNIST (LeCun et al. 1998) from the four original idx files.
 
-Folder resolution: an explicit ``data_dir`` > env ``GAN_EVAL_DATA`` > ``~/.cache/gan_eval/data/mnist``.
+Folder resolution: an explicit ``data_dir`` > env ``GAN_EVAL_DATA`` > ``$GAN_EVAL_CACHE/data/mnist`` (default ``~/.cache/gan_eval/data/mnist``).
 A given folder may hold the files directly or in a ``mnist/`` subfolder. Only the default cache
 folder is filled by download (from the usual mirrors, md5-checked); an explicit folder must
 already hold the files, and a missing or corrupt file raises GanEvalError naming it.

@@ -211,10 +211,12 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     from tqdm import tqdm
 
-    bar = tqdm(total=len(idx), desc=f"features {src.name}"[:60], unit="img", disable=not progress, leave=False)
-    with heap.kept() if dev.type == "cpu" else contextlib.nullcontext():
-        yield from _run(loader, model, names, precision, dev, bar)
-    bar.close()
+    bar = tqdm(total=len(idx), desc=f"{len(src)} images found in {src.name[-40:]}", unit="img", disable=not progress, leave=False)
+    try:
+        with heap.kept() if dev.type == "cpu" else contextlib.nullcontext():
+            yield from _run(loader, model, names, precision, dev, bar)
+    finally:
+        bar.close()  # also on an error, so that its message starts a line of its own
 
 
 def _run(loader, model, names, precision, dev, bar):

@@ -6,8 +6,13 @@ import torch
 from ..errors import GanEvalError
 
 
-def as_float_matrix(x, name, dtype=torch.float32, min_rows=1, device=None):
-    """Return `x` as a finite 2-D torch tensor of `dtype`, or raise GanEvalError naming `name`."""
+def as_float_matrix(x, name, dtype=torch.float32, min_rows=1, device=None, uint8="keep"):
+    """Return `x` as a finite 2-D torch tensor of `dtype`, or raise GanEvalError naming `name`.
+
+    `uint8` says what uint8 input means where the units matter: ``"keep"`` (the numbers as they
+    are), ``"pixels"`` (8-bit pixels, divided by 255 into the [0, 1] units the image protocols use,
+    as the CLI does), ``"refuse"`` (GanEvalError: points, not images).
+    """
     if isinstance(x, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(x))
     elif isinstance(x, torch.Tensor):
@@ -25,6 +30,11 @@ def as_float_matrix(x, name, dtype=torch.float32, min_rows=1, device=None):
         raise GanEvalError(f"{name}: needs at least {min_rows} samples, got {t.shape[0]}")
     if not (t.dtype.is_floating_point or t.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
         raise GanEvalError(f"{name}: expected real numbers, got dtype {t.dtype}")
+    if t.dtype == torch.uint8 and uint8 != "keep":
+        if uint8 == "refuse":
+            raise GanEvalError(f"{name}: uint8 values look like 8-bit pixels; give the points as floats in their "
+                               "own units")
+        t = t.to(dtype=torch.float64) / 255.0
     t = t.to(device=device if device is not None else t.device, dtype=dtype)
     if not bool(torch.isfinite(t).all()):
         raise GanEvalError(f"{name}: contains NaN or infinite values")

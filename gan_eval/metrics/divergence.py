@@ -14,6 +14,8 @@ neither reading (a 1-D and a 2-D array, a histogram with negative entries, `k` f
 raise :class:`GanEvalError` with a message that says what to pass instead.
 
 Results are in nats (``base="e"``) or bits (``base=2``; any base > 0, ≠ 1, divides by its log).
+
+Sample inputs: uint8 input is read as 8-bit pixels and divided by 255 (the [0, 1] units of the image protocols, as the CLI does); every other dtype is used in its own units.
 """
 
 import math
@@ -131,8 +133,8 @@ def _jsd_hist(p, q):
 
 def _samples(p, q, device):
     dev = resolve_device(device)
-    x = as_float_matrix(p, "p", dtype=torch.float64, device=dev)
-    y = as_float_matrix(q, "q", dtype=torch.float64, device=dev)
+    x = as_float_matrix(p, "p", dtype=torch.float64, device=dev, uint8="pixels")
+    y = as_float_matrix(q, "q", dtype=torch.float64, device=dev, uint8="pixels")
     same_dims(x, y, "p", "q")
     return x, y
 

@@ -22,6 +22,8 @@ Kernels:
 :func:`mmd` sums kernel blocks in bounded memory (O(block) memory, O(n·m·d) time).
 :func:`mmd_permutation_test` builds the pooled (n+m)² kernel matrix once, in float64
 ((n+m) = 4,000 points: 128 MB), and evaluates every permutation from it.
+
+Sample inputs: uint8 input is read as 8-bit pixels and divided by 255 (the [0, 1] units of the image protocols, as the CLI does); every other dtype is used in its own units.
 """
 
 import math
@@ -41,8 +43,8 @@ _BLOCK_ELEMENTS = 1 << 23  # float64 kernel entries per block in mmd() (64 MiB)
 
 def _inputs(x, y, unbiased, device):
     dev = resolve_device(device)
-    x = as_float_matrix(x, "x", dtype=torch.float64, device=dev)
-    y = as_float_matrix(y, "y", dtype=torch.float64, device=dev)
+    x = as_float_matrix(x, "x", dtype=torch.float64, device=dev, uint8="pixels")
+    y = as_float_matrix(y, "y", dtype=torch.float64, device=dev, uint8="pixels")
     same_dims(x, y, "x", "y")
     if unbiased:
         for name, a in (("x", x), ("y", y)):

@@ -8,6 +8,8 @@ Two protocols, both from the mode-collapse literature:
   :func:`stacked_mnist_modes`, with a digit classifier passed in.
 
 Both are pure functions of arrays (and, for Stacked MNIST, a classifier): no I/O, no printing.
+
+``mode_coverage`` takes points as floats; uint8 input (8-bit pixels, not points) is refused.
 """
 
 import math
@@ -84,8 +86,8 @@ def mode_coverage(samples, centres, std, threshold=defaults.MODES_STD_THRESHOLD,
     ``reverse_kl`` (nats, in [0, log K]), ``histogram`` (int64 array of K counts) and
     ``n_samples``.
     """
-    x = as_float_matrix(samples, "samples", dtype=torch.float64)
-    c = as_float_matrix(centres, "centres", dtype=torch.float64)
+    x = as_float_matrix(samples, "samples", dtype=torch.float64, uint8="refuse")
+    c = as_float_matrix(centres, "centres", dtype=torch.float64, uint8="refuse")
     same_dims(x, c, "samples", "centres")
     std = _positive_float(std, "std")
     threshold = _positive_float(threshold, "threshold")

@@ -95,8 +95,8 @@ def _log_likelihoods(centres, x, sigmas, chunk_size=None, device=None):
     """Log-likelihoods of the rows of `x` for every bandwidth: float64 array (len(sigmas), n_x)."""
     sigmas = _check_sigmas(sigmas)
     dev = resolve_device(device)
-    c64 = as_float_matrix(_flat(centres), "centres", dtype=torch.float64, device=dev)
-    x64 = as_float_matrix(_flat(x), "x", dtype=torch.float64, device=dev)
+    c64 = as_float_matrix(_flat(centres), "centres", dtype=torch.float64, device=dev, uint8="pixels")
+    x64 = as_float_matrix(_flat(x), "x", dtype=torch.float64, device=dev, uint8="pixels")
     same_dims(c64, x64, "centres", "x")
     n, d = c64.shape
     if chunk_size is None:
@@ -182,7 +182,8 @@ def parzen_log_likelihood(centres, x, sigma, chunk_size=None, device=None):
     ----------
     centres : array (N, d) or (N, h, w[, c])
         Kernel centres: for the paper's protocol, 10,000 generated samples with pixels in [0, 1].
-        Images are flattened.
+        Images are flattened; uint8 images are divided by 255 first (8-bit pixels into the
+        protocol's [0, 1]); other dtypes are used in their own units.
     x : array (n, d) or (n, h, w[, c])
         Points to evaluate (the test set).
     sigma : float
@@ -242,7 +243,7 @@ def parzen_protocol(samples, validation, test, sigmas=defaults.PARZEN_SIGMAS, si
     among `sigmas` on the first `n_validation` rows of `validation` (default 1,000) unless a fixed
     `sigma` is given; the score is the mean log-likelihood of the first `n_test` rows of `test`
     (default: all) ± the standard error ``std / sqrt(n_test)`` (``ddof=0``, as in the paper's code).
-    All inputs must already be on the paper's scale (pixels in [0, 1]).
+    Float inputs must already be on the paper's scale (pixels in [0, 1]); uint8 images are divided by 255.
 
     Returns
     -------

@@ -46,6 +46,9 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
         raise GanEvalError(f"seeds must be an integer >= 1, got {seeds!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise GanEvalError(f"jobs must be an integer >= 1, got {jobs!r}")
+    from .common import check_overwrite
+
+    check_overwrite(out, quick)
     import torch
 
     module = importlib.import_module(TABLES[table])

@@ -190,12 +190,38 @@ def write_result(out_dir, result, markdown):
     return md_path, json_path
 
 
+QUICK_LABEL = "QUICK (pipeline check, not a reproduction)"
+
+
+def quick_out(table):
+    """Where a quick run writes by default: under the cache folder, never over results/TABLE."""
+    from gan_eval.cachedir import cache_dir
+
+    return cache_dir() / "quick" / table
+
+
+def check_overwrite(out_dir, quick):
+    """A quick run must not replace a full result: GanEvalError when `out_dir` holds one."""
+    path = Path(out_dir) / "TABLE.json"
+    if not quick or not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(previous, dict) and not previous.get("quick", False):
+        raise GanEvalError(f"{out_dir} holds a full result (TABLE.json); a --quick run does not overwrite it "
+                           "(give another --out)")
+
+
 def finish(out, result, markdown, start, cpu_start, device=None):
     """Complete a table's `result` and write it: wall and CPU time since `start`/`cpu_start`, the
     environment, then ``TABLE.md`` (``markdown(result)``) and ``TABLE.json``; lists the files
     written (with the plots) under ``result["files"]`` and returns `result`."""
     result.update(wall_time_s=round(time.time() - start, 1), cpu_time_s=round(time.process_time() - cpu_start, 1),
                   environment=environment(device))
+    if result.get("quick") and not str(result.get("title", "")).startswith(QUICK_LABEL):
+        result["title"] = f"{QUICK_LABEL}: {result['title']}"
     md_path, json_path = write_result(out, result, markdown(result))
     result["files"] = [str(md_path), str(json_path)] + [str(Path(out) / p) for p in result["plots"]]
     return result
