@@ -91,12 +91,12 @@ def test_missing_files_name_the_folder(tmp_path, monkeypatch, capsys, random_wei
     assert err.startswith("error: MNIST file t10k-images-idx3-ubyte.gz not found in " + str(tmp_path))
     # no folder given and offline: the download fails and says where to put the file
     monkeypatch.delenv("GAN_EVAL_DATA", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GAN_EVAL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("urllib.request.urlopen", _offline)
     code, out, err = run(["stats", "mnist-test[:10]", "-o", tmp_path / "s.npz", "--weights", random_weights, "-q"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "could not download t10k-images-idx3-ubyte.gz (offline?)" in err
-    assert f"place it in {tmp_path / 'home' / '.cache' / 'gan_eval' / 'data' / 'mnist'}" in err
+    assert f"place it in {tmp_path / 'cache' / 'data' / 'mnist'}" in err  # downloads go under $GAN_EVAL_CACHE
 
 
 def _write_cifar(folder, n=4):
