@@ -18,7 +18,7 @@ from gan_eval.errors import GanEvalError
 from . import checkpoint as ckpt
 from .models import build_models
 from .monitor import generate, to_uint8
-from .train import TrainConfig
+from .train import TrainConfig, run_identity
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -36,7 +36,7 @@ def load_generator(run_dir, device=None, average=True):
     cfg.validate()
     hp = saved.get("resolved") or cfg.resolved()
     dev = resolve_device(device)
-    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu")
+    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu", identity=run_identity(cfg, hp))
     G, _ = build_models(cfg.model, cfg.spec(), hp["latent_dim"], hp["latent"], hp["width"], cfg.pack, cfg.minibatch_disc)
     try:
         # the moving average of G's weights when the run kept one (TrainConfig.ema)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gan_eval.errors import GanEvalError
+from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.sample import load_generator, sample
 from gan_eval_models.train import TrainConfig, has_checkpoint, train
 
@@ -77,7 +78,7 @@ def test_mnist_run_and_samples(tmp_path, mnist_cfg):
 
 
 def _state(run_dir):
-    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
+    return load_checkpoint(Path(run_dir) / "checkpoint.pt")
 
 
 def _assert_identical(a, b):
@@ -218,7 +219,7 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     """With ema = d, G_ema ← d·G_ema + (1 − d)·G after every G step, and sampling loads G_ema."""
     out = tmp_path / "ema"
     train(ring_cfg(out, ema=0.5, steps=2, checkpoint_every=1))
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    state = _state(out)
     g, avg = state["generator"], state["generator_ema"]
     assert any(not torch.equal(g[k], avg[k]) for k in g if g[k].is_floating_point())
     G, _ = load_generator(out)
@@ -227,6 +228,6 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     assert all(torch.equal(raw.state_dict()[k], g[k]) for k in g)
     # the average of step 1's and step 2's weights, after the initial copy: (w0/2 + w1/2)/2 + w2/2
     train(ring_cfg(tmp_path / "one", ema=0.5, steps=1, checkpoint_every=1))
-    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
+    one = _state(tmp_path / "one")
     k = next(k for k in g if k.endswith("weight"))
     assert torch.allclose(avg[k], 0.5 * one["generator_ema"][k] + 0.5 * g[k], atol=1e-7)
