@@ -14,10 +14,16 @@ TMP_SUFFIX = ".tmp"
 _fdopen = os.fdopen  # one name for every write, so fault tests can simulate a full disk here
 
 
-def _umask():
+def current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def create(path):
+    """A new binary file at `path` (refused if it exists), opened for writing; for files inside a
+    temporary folder that is renamed into place as a whole."""
+    return _fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
 
 
 def write_atomic(path, write):
@@ -29,7 +35,7 @@ def write_atomic(path, write):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
         with _fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -7,6 +7,7 @@ RGBA converted to RGB), so decoding can run in DataLoader workers. Float input i
 FID is defined on 8-bit images.
 """
 
+import functools
 import hashlib
 import io
 import os
@@ -67,7 +68,13 @@ class ImageSource:
         raise NotImplementedError
 
     def fingerprint(self):
-        """A string that changes whenever the images may have changed (None: don't cache)."""
+        """A hash of the content of the input's files, the feature cache's key for it (None: don't
+        cache). Equal fingerprints mean equal bytes (up to a SHA-256 collision)."""
+        return None
+
+    def signature(self):
+        """A cheap stat snapshot (sizes, mtimes, ctimes, inodes) that changes when a file is
+        written; compared before and after a pass to catch files changing during it."""
         return None
 
 
@@ -88,11 +95,15 @@ class FolderSource(ImageSource):
         return decode_image(self.files[i], str(self.files[i]))
 
     def fingerprint(self):
-        h = hashlib.sha256(b"folder\0")
-        for p in self.files:
-            st = p.stat()
-            h.update(f"{p.relative_to(self.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h = hashlib.sha256(b"folder-content\0")
+        for p, digest in zip(self.files, _file_hashes(self.files)):
+            if digest is None:
+                return None
+            h.update(os.fsencode(p.relative_to(self.root).as_posix()) + b"\0" + digest + b"\n")
         return h.hexdigest()
+
+    def signature(self):
+        return _stat_signature(self.files)
 
 
 class ZipSource(ImageSource):
@@ -107,7 +118,6 @@ class ZipSource(ImageSource):
         if not infos:
             raise GanEvalError(f"{path}: zip file holds no image files")
         self.members = sorted(i.filename for i in infos)
-        self._crc = {i.filename: (i.CRC, i.file_size) for i in infos}
         self._zip, self._pid = None, None
 
     def __len__(self):
@@ -129,10 +139,10 @@ class ZipSource(ImageSource):
         return state
 
     def fingerprint(self):
-        h = hashlib.sha256(b"zip\0")
-        for m in self.members:
-            h.update(f"{m}\0{self._crc[m][0]}\0{self._crc[m][1]}\n".encode())
-        return h.hexdigest()
+        return _file_fingerprint(self.path)
+
+    def signature(self):
+        return _stat_signature([self.path])
 
 
 def _image_layout(shape, name):
@@ -150,7 +160,7 @@ def _image_layout(shape, name):
 class ArraySource(ImageSource):
     """uint8 images in an array (numpy, memory-mapped .npy, or a tensor), NHWC, NCHW or NHW."""
 
-    def __init__(self, array, name="array", fingerprint=None):
+    def __init__(self, array, name="array", fingerprint=None, path=None):
         try:
             import torch
 
@@ -174,7 +184,8 @@ class ArraySource(ImageSource):
                 raise GanEvalError(f"{name}: float images must lie in [0, 1], found values in [{lo:.4g}, {hi:.4g}]")
             array = np.rint(array * 255.0).astype(np.uint8)
         self.array = array
-        self._fingerprint = fingerprint
+        self._fingerprint = fingerprint  # a string, or a callable computing it when asked
+        self._path = path
 
     def __len__(self):
         return self.array.shape[0]
@@ -192,7 +203,10 @@ class ArraySource(ImageSource):
         return np.ascontiguousarray(img)
 
     def fingerprint(self):
-        return self._fingerprint
+        return self._fingerprint() if callable(self._fingerprint) else self._fingerprint
+
+    def signature(self):
+        return _stat_signature([self._path]) if self._path is not None else self.fingerprint()
 
 
 class StatisticsInput:
@@ -202,9 +216,45 @@ class StatisticsInput:
         self.mu, self.sigma, self.name, self.count = mu, sigma, name, count
 
 
+HASH_CHUNK = 1 << 20
+HASH_THREADS = 8  # hashlib releases the GIL, so threads overlap reading and hashing
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                h.update(chunk)
+    except OSError:
+        return None  # unreadable: not cached (decoding it will report the problem)
+    return h.digest()
+
+
+def _file_hashes(paths):
+    """SHA-256 digests of the files' bytes (None for an unreadable file), in order."""
+    if len(paths) < 2:
+        return [_sha256_file(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(HASH_THREADS, len(paths))) as pool:
+        return list(pool.map(_sha256_file, paths, chunksize=64))
+
+
 def _file_fingerprint(path):
-    st = Path(path).stat()
-    return hashlib.sha256(f"file\0{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+    digest = _sha256_file(path)
+    return None if digest is None else hashlib.sha256(b"file-content\0" + digest).hexdigest()
+
+
+def _stat_signature(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        h.update(f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}\n".encode())
+    return h.hexdigest()
 
 
 def load_statistics(path, data=None):
@@ -234,7 +284,7 @@ def _open_npz(path):
     if not arrays or data[arrays[0]].ndim not in (3, 4):
         raise GanEvalError(
             f"{path}: neither statistics ('mu', 'sigma') nor one image array (keys {', '.join(ARRAY_KEYS)}); found: {', '.join(keys) or 'nothing'}")
-    return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=_file_fingerprint(path))
+    return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=functools.partial(_file_fingerprint, path), path=path)
 
 
 def open_input(source):
@@ -257,7 +307,7 @@ def open_input(source):
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as e:
                 raise GanEvalError(f"{path}: cannot read .npy file ({e})") from None
-            return ArraySource(arr, name=str(path), fingerprint=_file_fingerprint(path))
+            return ArraySource(arr, name=str(path), fingerprint=functools.partial(_file_fingerprint, path), path=path)
         if suffix in IMAGE_EXTENSIONS:
             raise GanEvalError(f"{source}: a single image; give a folder, zip, .npy or .npz of images")
         raise GanEvalError(f"{source}: unsupported input (use a folder of images, .zip, .npy, or .npz)")

@@ -23,8 +23,14 @@ def list_entries(as_json):
     """One line per cache entry: key prefix, source, images, stored outputs, size, created."""
     from .. import cache as feature_cache
 
+    from ..errors import GanEvalError
+
+    try:
+        found = feature_cache.entries()
+    except OSError as e:
+        raise GanEvalError(f"cannot read the cache in {feature_cache.features_dir()} ({e.strerror or e})") from None
     rows = []
-    for e in feature_cache.entries():
+    for e in found:
         m = e["meta"] or {}
         outputs = list(m.get("outputs", []))
         if m.get("stats"):
@@ -49,5 +55,14 @@ def clear(yes, as_json):
 
     if not yes:
         click.confirm(f"Delete every entry in {feature_cache.features_dir()}?", abort=True)
-    n, freed = feature_cache.clear()
+    from ..errors import GanEvalError
+
+    try:
+        n, freed, failed = feature_cache.clear()
+    except OSError as e:
+        raise GanEvalError(f"cannot clear the cache in {feature_cache.features_dir()} ({e.strerror or e})") from None
+    if failed:
+        reasons = sorted({reason for _, reason in failed})
+        raise GanEvalError(f"could not remove {len(failed)} of {len(failed) + n} files in {feature_cache.features_dir()} "
+                           f"({'; '.join(reasons)}); removed {n}")
     emit({"removed": n, "freed": freed}, as_json, [f"removed {n} file{'' if n == 1 else 's'} ({_size(freed)})"])

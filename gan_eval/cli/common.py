@@ -13,7 +13,20 @@ def json_option(f):
 
 
 def quiet_option(f):
-    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or warnings on stderr.")(f)
+    return click.option("--quiet", "-q", is_flag=True, callback=_silence,
+                        help="No progress bars or warnings on stderr (ours or the libraries').")(f)
+
+
+def _silence(ctx, param, quiet):
+    """-q: drop every Python warning and library log record below ERROR for this command
+    (``main`` restores the filters afterwards)."""
+    if quiet:
+        import logging
+        import warnings
+
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+    return quiet
 
 
 def device_option(f):
@@ -30,7 +43,12 @@ def emit(result, as_json, text_lines):
         click.echo(json.dumps(result, indent=None, sort_keys=False, default=_json_default))
     else:
         for line in text_lines:
-            click.echo(line)
+            click.echo(printable(line))
+
+
+def printable(text):
+    """`text` with the undecodable bytes of non-UTF-8 file names (surrogate escapes) shown as �."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _json_default(o):
@@ -48,5 +66,5 @@ def _json_default(o):
 
 def warn(message, quiet=False):
     if not quiet:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(printable(f"warning: {message}"), err=True)
         sys.stderr.flush()

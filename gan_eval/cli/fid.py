@@ -1,7 +1,6 @@
 """`gan-eval fid` and `gan-eval stats`."""
 
 import os
-import tempfile
 
 import click
 import numpy as np
@@ -80,15 +79,13 @@ def stats(path, output, weights, resize, batch_size, device, num_workers, precis
 
     if not is_main():  # under torchrun only rank 0 writes
         return
-    out_dir = os.path.dirname(os.path.abspath(output))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz")
+    from ..atomic import write_atomic
+    from ..errors import GanEvalError
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=mu, sigma=sigma, n=n)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        write_atomic(output, lambda f: np.savez(f, mu=mu, sigma=sigma, n=n))
+    except OSError as e:  # read-only, full, or a folder in the way: nothing half-written is left
+        raise GanEvalError(f"{output}: cannot write the statistics ({e.strerror or e})") from None
     r = {"output": output, "n": n, "resize": resize, "weights_sha256": loaded.sha256}
     emit(r, as_json, [f"wrote {output} ({n} images)"])

@@ -12,6 +12,7 @@ import sys
 import click
 
 from ..errors import GanEvalError
+from .common import printable
 
 # name -> (module, attribute, one-line help shown by `gan-eval --help`)
 COMMANDS = {
@@ -56,13 +57,22 @@ def cli():
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {message}", err=True)
+    click.echo(printable(f"warning: {message}"), err=True)
 
 
 def main(argv=None):
+    import logging
     import warnings
 
-    warnings.showwarning = _one_line_warning
+    with warnings.catch_warnings():  # -q changes the filters for this command only
+        warnings.showwarning = _one_line_warning
+        try:
+            _main(argv)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _main(argv):
     try:
         if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):  # torchrun, several processes
             from ..distributed import setup
@@ -70,7 +80,7 @@ def main(argv=None):
             setup()  # join the process group; ranks > 0 print nothing
         cli.main(args=argv, prog_name="gan-eval", standalone_mode=False)
     except GanEvalError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(printable(f"error: {e}"), err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -86,6 +96,6 @@ def main(argv=None):
     except Exception as e:  # a bug: say so plainly
         if os.environ.get("GAN_EVAL_DEBUG"):
             raise
-        click.echo(f"internal error: {type(e).__name__}: {e} (set GAN_EVAL_DEBUG=1 for the traceback)", err=True)
+        click.echo(printable(f"internal error: {type(e).__name__}: {e} (set GAN_EVAL_DEBUG=1 for the traceback)"), err=True)
         sys.exit(1)
     sys.exit(0)
