@@ -168,11 +168,19 @@ class ArraySource(ImageSource):
                 array = array.detach().cpu().numpy()
         except ImportError:
             pass
-        array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+        try:
+            array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+        except (ValueError, TypeError) as e:  # ragged nested lists
+            raise GanEvalError(f"{name}: not an array of images ({e})") from None
+        if array.dtype == object:
+            raise GanEvalError(f"{name}: an object array; expected uint8 images or floats in [0, 1]")
         self.name = name
         self.layout = _image_layout(array.shape, name)
         if array.shape[0] == 0:
             raise GanEvalError(f"{name}: holds no images")
+        spatial = {"NHWC": array.shape[1:3], "NCHW": array.shape[2:4], "NHW": array.shape[1:3]}[self.layout]
+        if min(spatial) == 0:
+            raise GanEvalError(f"{name}: images of size {spatial[0]} x {spatial[1]} hold no pixels")
         if array.dtype != np.uint8:
             if not np.issubdtype(array.dtype, np.floating):
                 raise GanEvalError(f"{name}: expected uint8 images or floats in [0, 1], got dtype {array.dtype}")
@@ -258,33 +266,74 @@ def _stat_signature(paths):
 
 
 def load_statistics(path, data=None):
-    data = data if data is not None else np.load(path)
+    """Mean and covariance from a pytorch-fid / TTUR .npz (keys mu, sigma; optional n).
+
+    Raises GanEvalError unless mu is a non-empty finite vector and sigma a finite covariance of
+    matching size that is symmetric positive semi-definite up to float32 round-off (see
+    :func:`check_covariance`).
+    """
+    data = data if data is not None else _load_npz(path)
     keys = set(data.files)
     if not {"mu", "sigma"} <= keys:
         raise GanEvalError(f"{path}: statistics file needs arrays 'mu' and 'sigma' (found: {', '.join(sorted(keys)) or 'none'})")
-    mu = np.asarray(data["mu"], dtype=np.float64)
-    sigma = np.asarray(data["sigma"], dtype=np.float64)
+    try:
+        mu = np.asarray(data["mu"], dtype=np.float64)
+        sigma = np.asarray(data["sigma"], dtype=np.float64)
+        count = int(data["n"]) if "n" in keys else None
+    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise GanEvalError(f"{path}: cannot read the statistics ({e})") from None
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise GanEvalError(f"{path}: 'mu' of shape {mu.shape} and 'sigma' of shape {sigma.shape} do not match")
+    if mu.shape[0] == 0:
+        raise GanEvalError(f"{path}: empty statistics (mu has no entries)")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise GanEvalError(f"{path}: statistics contain NaN or infinite values")
-    count = int(data["n"]) if "n" in keys else None
+    if count is not None and count < 1:
+        raise GanEvalError(f"{path}: n = {count}, statistics of no images")
+    check_covariance(sigma, str(path))
     return StatisticsInput(mu, sigma, str(path), count)
 
 
-def _open_npz(path):
+def check_covariance(sigma, name):
+    """Refuse a matrix that is not a covariance: asymmetric, or with a negative eigenvalue, beyond
+    what float32 round-off explains (tolerance d·ε₃₂·max|λ|, ε₃₂ = 2⁻²³: features are float32,
+    and a covariance accumulated from them carries errors of that order)."""
+    d = sigma.shape[0]
+    scale = float(np.abs(sigma).max())
+    if scale == 0.0:
+        return
+    tol = d * float(np.finfo(np.float32).eps)
+    asym = float(np.abs(sigma - sigma.T).max())
+    if asym > tol * scale:
+        raise GanEvalError(f"{name}: 'sigma' is not symmetric (max |Σ − Σᵀ| = {asym:.3g}, {asym / scale:.2g} of its "
+                           "largest entry); not a covariance matrix")
+    eig = np.linalg.eigvalsh((sigma + sigma.T) / 2)
+    if eig[0] < -tol * max(abs(eig[-1]), abs(eig[0])):
+        raise GanEvalError(f"{name}: 'sigma' is not positive semi-definite (smallest eigenvalue {eig[0]:.3g}, largest "
+                           f"{eig[-1]:.3g}); not a covariance matrix")
+
+
+def _load_npz(path):
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise GanEvalError(f"{path}: cannot read .npz file ({e})") from None
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise GanEvalError(f"{path}: cannot read .npz file ({e or 'empty file'})") from None
+
+
+def _open_npz(path):
+    data = _load_npz(path)
     keys = list(data.files)
     if "mu" in keys or "sigma" in keys:
         return load_statistics(path, data)
     arrays = [k for k in ARRAY_KEYS if k in keys] or (keys if len(keys) == 1 else [])
-    if not arrays or data[arrays[0]].ndim not in (3, 4):
+    try:
+        array = data[arrays[0]] if arrays else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # object arrays, a damaged member
+        raise GanEvalError(f"{path}: cannot read array {arrays[0]!r} ({e})") from None
+    if array is None or array.ndim not in (3, 4):
         raise GanEvalError(
             f"{path}: neither statistics ('mu', 'sigma') nor one image array (keys {', '.join(ARRAY_KEYS)}); found: {', '.join(keys) or 'nothing'}")
-    return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=functools.partial(_file_fingerprint, path), path=path)
+    return ArraySource(array, name=f"{path}[{arrays[0]}]", fingerprint=functools.partial(_file_fingerprint, path), path=path)
 
 
 def open_input(source):
@@ -305,8 +354,8 @@ def open_input(source):
         if suffix == ".npy":
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as e:
-                raise GanEvalError(f"{path}: cannot read .npy file ({e})") from None
+            except (OSError, ValueError, EOFError) as e:
+                raise GanEvalError(f"{path}: cannot read .npy file ({e or 'empty file'})") from None
             return ArraySource(arr, name=str(path), fingerprint=functools.partial(_file_fingerprint, path), path=path)
         if suffix in IMAGE_EXTENSIONS:
             raise GanEvalError(f"{source}: a single image; give a folder, zip, .npy or .npz of images")

@@ -64,6 +64,7 @@ def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise GanEvalError(f"batch_size must be a positive integer, got {batch_size!r}")
     G, cfg = load_generator(run_dir, device, average)
+    _check_fits(int(n), cfg.spec()["shape"])
     if labels is not None:
         if not G.n_classes:
             raise GanEvalError(f"{cfg.model} is not class-conditional; labels do not apply")
@@ -75,6 +76,18 @@ def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_
     if G.output_range is None:
         return x.double().numpy()
     return to_uint8(x, G.output_range)
+
+
+def _check_fits(n, shape):
+    """Refuse an `n` whose samples (float32 while generated, then the result) exceed the memory."""
+    need = n * int(np.prod(shape)) * (4 + 8)  # float32 outputs, then uint8 / float64 results
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise GanEvalError(f"n = {n} samples of shape {tuple(shape)} need about {need / 2**30:.1f} GiB, more than "
+                           f"this machine's {have / 2**30:.1f} GiB of memory; draw them in several calls with other seeds")
 
 
 def write_samples(samples, out, fmt=None, overwrite=False):

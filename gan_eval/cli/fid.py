@@ -6,18 +6,18 @@ import click
 import numpy as np
 
 from .. import defaults
-from .common import device_option, emit, json_option, quiet_option
+from .common import count, device_option, emit, json_option, quiet_option
 
 
 def extraction_options(f):
     """Options shared by every command that runs the Inception network."""
     f = click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]), default="fp32", show_default=True,
                      help="Arithmetic of the network. tf32/bf16 are faster on GPUs but change the numbers slightly.")(f)
-    f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
+    f = click.option("--num-workers", type=count(0), default=None,
                      help="DataLoader processes that decode and resize images. Default: on CUDA up to 4; on CPU only as "
                           "many as the network's threads leave cores idle (often 0).")(f)
     f = device_option(f)
-    f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
+    f = click.option("--batch-size", type=count(), default=None,
                      help=f"Images per network batch. Default: {defaults.DEFAULT_BATCH_SIZE} on CPU; on CUDA, what fits "
                           "in half the free GPU memory (at most 512).")(f)
     f = click.option("--resize", type=click.Choice(defaults.RESIZE_MODES), default=defaults.DEFAULT_RESIZE,

@@ -85,9 +85,10 @@ def _main(argv):
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(2 if e.exit_code == 2 else e.exit_code)
+    except click.ClickException as e:  # a usage error: one line, like every other error
+        hint = f" (see `{e.ctx.command_path} -h`)" if isinstance(e, click.UsageError) and e.ctx is not None else ""
+        click.echo(printable(f"error: {e.format_message()}{hint}"), err=True)
+        sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:

@@ -256,8 +256,20 @@ def open_session(session_dir, real, fake, n=None, seed=None, time_mode=None):
         defaults.SEED if seed is None else seed,
         bool(time_mode),
     )
-    session_dir.mkdir(parents=True, exist_ok=True)
-    save_schedule(s, session_dir)
+    created = not session_dir.exists()
+    try:
+        session_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanEvalError(f"{session_dir}: cannot create the session folder ({e.strerror or e})") from None
+    try:
+        save_schedule(s, session_dir)
+    except GanEvalError:
+        if created:  # leave nothing behind: no half-made session to resume later
+            try:
+                session_dir.rmdir()
+            except OSError:
+                pass
+        raise
     return s
 
 
