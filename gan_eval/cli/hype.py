@@ -5,7 +5,6 @@ import click
 from .. import defaults
 from .common import SEED, count, emit, json_option, warn
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.group("hype")
@@ -30,7 +29,7 @@ def hype():
               help=f"Seed of the image draw and of each rater's order. Default {defaults.SEED} for a new session.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback makes the page reachable from other machines.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--time-mode", is_flag=True, default=False,
               help="HYPE_time: show each image briefly, exposure set by an adaptive staircase (100-1000 ms).")
 def serve(real, fake, session_dir, n, seed, host, port, time_mode):
@@ -40,12 +39,13 @@ def serve(real, fake, session_dir, n, seed, host, port, time_mode):
     image. Every answer is committed to SQLite as it is given; a rater who comes back with the
     same name continues where they stopped. Ctrl-C stops the server.
     """
-    from ..hype.server import make_server, serve as run
+    from ..hype.server import exposure_warning, make_server, serve as run
 
     server = make_server(session_dir, real, fake, n=n, seed=seed, time_mode=True if time_mode else None,
                          host=host, port=port)
-    if host not in _LOOPBACK:
-        warn(f"listening on {host}: anyone who can reach this machine can open the page and add answers")
+    exposure = exposure_warning(host)
+    if exposure:
+        warn(exposure)
     run(server, echo=click.echo)
 
 
