@@ -3,11 +3,15 @@
 Location: ``cache_dir() / "features"`` (``$GAN_EVAL_CACHE/features``, default
 ``~/.cache/gan_eval/features``), one ``<key>.npz`` per entry.
 
-Key: sha256 over the input's fingerprint (``ImageSource.fingerprint()``: relative path, size and
-mtime of every file of a folder; name, CRC and size of every member of a zip; path, size and mtime
-of an .npy/.npz), the network weights' sha256, the resize mode, the stored outputs, the precision
-and ``FORMAT_VERSION``. Any change to the images gives another key, so a stale entry is never
-found; inputs without a fingerprint (in-memory arrays) are not cached.
+Key: sha256 over the input's fingerprint (``ImageSource.fingerprint()``: the SHA-256 of the bytes
+of every file of a folder with its relative path; of the whole file for a zip, .npy or .npz), the
+network weights' sha256, the resize mode, the stored outputs, the precision and
+``FORMAT_VERSION``. The fingerprint covers content, not sizes and times, so an edit that keeps
+the size and restores the mtime (``cp -p``, ``rsync -a``, ``tar -x``) still gives another key: a
+stale entry is never found. The price is reading every byte of the input once per lookup
+(sha256 runs at a few hundred MB/s per core, several threads in parallel), far less than decoding
+the images and running the network. Inputs without a fingerprint (in-memory arrays) are not
+cached.
 
 Value: an uncompressed .npz with
 
@@ -19,16 +23,17 @@ Value: an uncompressed .npz with
   images or more, so FID never has to recompute a 2048 x 2048 product over all features;
 * ``meta``: a JSON string (source, location, count, outputs, created, the key parts).
 
-Files are written to a temporary file and renamed (atomic on POSIX). An entry that cannot be read,
-or whose content does not match its key, is a miss and is replaced by the next write; writing
-problems (read-only or full disk) only warn.
+Files are written to a temporary file and renamed (``gan_eval.atomic``). An entry that cannot be
+read, or whose content does not match its key, is a miss and is replaced by the next write; cache
+problems (an unreadable folder, a read-only or full disk) only warn, and the computation runs
+uncached. Temporary files left by killed writers are deleted by the next write once they are an
+hour old, and by ``clear()``.
 """
 
 import hashlib
 import itertools
 import json
 import os
-import tempfile
 import time
 import warnings
 import zipfile
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .atomic import TMP_SUFFIX, write_atomic
 from .cachedir import cache_dir
 from .stats import Statistics
 
@@ -43,6 +49,7 @@ FORMAT_VERSION = 1
 OUTPUTS = ("pool3", "logits", "logits_unbiased")
 DIMS = {"pool3": 2048, "logits": 1008, "logits_unbiased": 1008}
 STATS_MIN_COUNT = 2048  # from this many images on, entries hold pool3 moments (see module docstring)
+STALE_TMP_S = 3600  # a temporary file this old belongs to a writer that died
 
 
 def features_dir():
@@ -146,6 +153,19 @@ def lookup(fingerprint, weights_sha256, resize, precision, count, needed):
     """
     if fingerprint is None:
         return None
+    try:
+        return _lookup(fingerprint, weights_sha256, resize, precision, count, needed)
+    except OSError as e:
+        _warn_unusable(e)
+        return None
+
+
+def _warn_unusable(e):
+    warnings.warn(f"cannot use the feature cache in {features_dir()} ({e.strerror or e}); continuing without it",
+                  stacklevel=3)
+
+
+def _lookup(fingerprint, weights_sha256, resize, precision, count, needed):
     for outputs in _candidates(count, needed):
         key, parts = make_key(fingerprint, weights_sha256, resize, outputs, precision)
         path = features_dir() / f"{key}.npz"
@@ -173,22 +193,35 @@ def store(fingerprint, weights_sha256, resize, precision, source_name, location,
                       count=np.int64(stats.count))
     arrays["meta"] = np.array(json.dumps(meta))
     folder = features_dir()
-    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key[:12]}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, folder / f"{key}.npz")
-        tmp = None
+        write_atomic(folder / f"{key}.npz", lambda f: np.savez(f, **arrays))
     except OSError as e:
-        warnings.warn(f"could not write the feature cache in {folder} ({e}); continuing without it", stacklevel=2)
+        warnings.warn(f"could not write the feature cache in {folder} ({e.strerror or e}); continuing without it",
+                      stacklevel=2)
         return None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    _prune(meta)
+    try:
+        _prune(meta)
+        _remove_stale_temporaries(folder)
+    except OSError:
+        pass  # housekeeping only
     return key
+
+
+def temporaries():
+    """Temporary files in the cache folder (a writer's, or left by one that was killed)."""
+    folder = features_dir()
+    return sorted(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+
+
+def _remove_stale_temporaries(folder):
+    now = time.time()
+    for path in folder.glob(f".*{TMP_SUFFIX}"):
+        try:
+            if now - path.stat().st_mtime > STALE_TMP_S:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _prune(new):
@@ -257,15 +290,23 @@ def find(name, prefer=None):
 
 
 def clear():
-    """Delete every entry and stray temporary file; returns (files removed, bytes freed)."""
+    """Delete every entry and stray temporary file.
+
+    Returns (files removed, bytes freed, failures), failures a list of (path, reason) for the
+    files that could not be deleted (a read-only cache, say).
+    """
     folder = features_dir()
     n = freed = 0
+    failed = []
     if folder.is_dir():
-        for path in list(folder.glob("*.npz")) + list(folder.glob(".*.tmp")):
+        for path in list(folder.glob("*.npz")) + list(folder.glob(f".*{TMP_SUFFIX}")):
             try:
                 size = path.stat().st_size
                 path.unlink()
-            except OSError:
+            except FileNotFoundError:
+                continue  # removed meanwhile by another process
+            except OSError as e:
+                failed.append((path, e.strerror or str(e)))
                 continue
             n, freed = n + 1, freed + size
-    return n, freed
+    return n, freed, failed

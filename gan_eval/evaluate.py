@@ -196,14 +196,16 @@ def cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, 
     `loaded` is a LoadedWeights or a LazyNetwork (built only on a miss). pool3 features are kept
     too for sets under 2048 images (exact low-rank FID). Returns ``(FeaturePass, status)``, status
     ``"hit"``, ``"miss"`` or ``"off"`` (cache disabled, or an input without fingerprint such as an
-    in-memory array). An entry is written only when the input's fingerprint did not change during
-    the pass.
+    in-memory array). The key is a hash of the files' bytes (``ImageSource.fingerprint``); an entry
+    is written only when no file changed during the pass (``ImageSource.signature``). Cache
+    trouble (an unreadable or unwritable cache folder) warns and the pass runs uncached.
     """
     from . import cache as feature_cache
 
     precision = resolve_precision(precision, device)  # the cache keys on what runs, not on "auto"
     n = len(src)
     keep = feature_cache.stored_outputs(n, needed)
+    signature = src.signature() if cache else None
     fingerprint = src.fingerprint() if cache else None
     if fingerprint is not None:
         entry = feature_cache.lookup(fingerprint, loaded.sha256, resize, precision, n, keep)
@@ -215,7 +217,7 @@ def cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, 
                      precision=precision, quiet=quiet)
     if fingerprint is None:
         return p, "off"
-    if src.fingerprint() == fingerprint and distributed.is_main():
+    if signature is not None and src.signature() == signature and distributed.is_main():
         feature_cache.store(fingerprint, loaded.sha256, resize, precision, src.name, _location(src), p.stats,
                             p.features)
     return p, "miss"

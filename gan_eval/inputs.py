@@ -9,6 +9,7 @@ DataLoader workers. One fixed rule per kind of input, never one that looks at th
 quantised to 8 bits by round(255 x), as saving it to PNG would; FID is defined on 8-bit images).
 """
 
+import functools
 import hashlib
 import io
 import os
@@ -160,7 +161,13 @@ class ImageSource:
         raise NotImplementedError
 
     def fingerprint(self):
-        """A string that changes whenever the images may have changed (None: don't cache)."""
+        """A hash of the content of the input's files, the feature cache's key for it (None: don't
+        cache). Equal fingerprints mean equal bytes (up to a SHA-256 collision)."""
+        return None
+
+    def signature(self):
+        """A cheap stat snapshot (sizes, mtimes, ctimes, inodes) that changes when a file is
+        written; compared before and after a pass to catch files changing during it."""
         return None
 
 
@@ -182,11 +189,15 @@ class FolderSource(ImageSource):
         return decode_image(self.files[i], str(self.files[i]))
 
     def fingerprint(self):
-        h = hashlib.sha256(b"folder\0")
-        for p in self.files:
-            st = p.stat()
-            h.update(f"{p.relative_to(self.root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h = hashlib.sha256(b"folder-content\0")
+        for p, digest in zip(self.files, _file_hashes(self.files)):
+            if digest is None:
+                return None
+            h.update(os.fsencode(p.relative_to(self.root).as_posix()) + b"\0" + digest + b"\n")
         return h.hexdigest()
+
+    def signature(self):
+        return _stat_signature(self.files)
 
 
 class ZipSource(ImageSource):
@@ -205,7 +216,6 @@ class ZipSource(ImageSource):
             raise GanEvalError(f"{path}: zip file holds no image files")
         _passed_over_warning(path, [i.filename for i in rest if i not in infos], hidden)
         self.members = sorted(i.filename for i in infos)
-        self._crc = {i.filename: (i.CRC, i.file_size) for i in infos}
         self._zip, self._pid = None, None
 
     def __len__(self):
@@ -227,10 +237,10 @@ class ZipSource(ImageSource):
         return state
 
     def fingerprint(self):
-        h = hashlib.sha256(b"zip\0")
-        for m in self.members:
-            h.update(f"{m}\0{self._crc[m][0]}\0{self._crc[m][1]}\n".encode())
-        return h.hexdigest()
+        return _file_fingerprint(self.path)
+
+    def signature(self):
+        return _stat_signature([self.path])
 
 
 def _image_layout(shape, name):
@@ -273,7 +283,7 @@ def _as_uint8(array, name):
 class ArraySource(ImageSource):
     """uint8 images in an array (numpy, memory-mapped .npy, or a tensor), NHWC, NCHW or NHW."""
 
-    def __init__(self, array, name="array", fingerprint=None):
+    def __init__(self, array, name="array", fingerprint=None, path=None):
         try:
             import torch
 
@@ -288,14 +298,23 @@ class ArraySource(ImageSource):
                         from None
         except ImportError:
             pass
-        array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+        try:
+            array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+        except (ValueError, TypeError) as e:  # ragged nested lists
+            raise GanEvalError(f"{name}: not an array of images ({e})") from None
+        if array.dtype == object:
+            raise GanEvalError(f"{name}: an object array; expected uint8 images or floats in [0, 1]")
         self.name = name
         self.layout = _image_layout(array.shape, name)
         if array.shape[0] == 0:
             raise GanEvalError(f"{name}: holds no images")
+        spatial = {"NHWC": array.shape[1:3], "NCHW": array.shape[2:4], "NHW": array.shape[1:3]}[self.layout]
+        if min(spatial) == 0:
+            raise GanEvalError(f"{name}: images of size {spatial[0]} x {spatial[1]} hold no pixels")
         array = _as_uint8(array, name)
         self.array = array
-        self._fingerprint = fingerprint
+        self._fingerprint = fingerprint  # a string, or a callable computing it when asked
+        self._path = path
 
     def __len__(self):
         return self.array.shape[0]
@@ -313,7 +332,10 @@ class ArraySource(ImageSource):
         return np.ascontiguousarray(img)
 
     def fingerprint(self):
-        return self._fingerprint
+        return self._fingerprint() if callable(self._fingerprint) else self._fingerprint
+
+    def signature(self):
+        return _stat_signature([self._path]) if self._path is not None else self.fingerprint()
 
 
 class StatisticsInput:
@@ -324,42 +346,119 @@ class StatisticsInput:
         self.provenance = provenance  # a gan_eval.provenance.Provenance, None for files without one
 
 
+HASH_CHUNK = 1 << 20
+HASH_THREADS = 8  # hashlib releases the GIL, so threads overlap reading and hashing
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                h.update(chunk)
+    except OSError:
+        return None  # unreadable: not cached (decoding it will report the problem)
+    return h.digest()
+
+
+def _file_hashes(paths):
+    """SHA-256 digests of the files' bytes (None for an unreadable file), in order."""
+    if len(paths) < 2:
+        return [_sha256_file(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(HASH_THREADS, len(paths))) as pool:
+        return list(pool.map(_sha256_file, paths, chunksize=64))
+
+
 def _file_fingerprint(path):
-    st = Path(path).stat()
-    return hashlib.sha256(f"file\0{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+    digest = _sha256_file(path)
+    return None if digest is None else hashlib.sha256(b"file-content\0" + digest).hexdigest()
+
+
+def _stat_signature(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        h.update(f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}\n".encode())
+    return h.hexdigest()
 
 
 def load_statistics(path, data=None):
-    data = data if data is not None else np.load(path)
+    """Mean and covariance from a pytorch-fid / TTUR .npz (keys mu, sigma; optional n).
+
+    Raises GanEvalError unless mu is a non-empty finite vector and sigma a finite covariance of
+    matching size that is symmetric positive semi-definite up to float32 round-off (see
+    :func:`check_covariance`).
+    """
+    data = data if data is not None else _load_npz(path)
     keys = set(data.files)
     if not {"mu", "sigma"} <= keys:
         raise GanEvalError(f"{path}: statistics file needs arrays 'mu' and 'sigma' (found: {', '.join(sorted(keys)) or 'none'})")
-    mu = np.asarray(data["mu"], dtype=np.float64)
-    sigma = np.asarray(data["sigma"], dtype=np.float64)
+    try:
+        mu = np.asarray(data["mu"], dtype=np.float64)
+        sigma = np.asarray(data["sigma"], dtype=np.float64)
+        count = int(data["n"]) if "n" in keys else None
+    except (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise GanEvalError(f"{path}: cannot read the statistics ({e})") from None
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise GanEvalError(f"{path}: 'mu' of shape {mu.shape} and 'sigma' of shape {sigma.shape} do not match")
+    if mu.shape[0] == 0:
+        raise GanEvalError(f"{path}: empty statistics (mu has no entries)")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise GanEvalError(f"{path}: statistics contain NaN or infinite values")
-    count = int(data["n"]) if "n" in keys else None
+    if count is not None and count < 1:
+        raise GanEvalError(f"{path}: n = {count}, statistics of no images")
+    check_covariance(sigma, str(path))
     from .provenance import KEY, Provenance
 
     record = Provenance.from_json(data[KEY]) if KEY in keys else None
     return StatisticsInput(mu, sigma, str(path), count, record)
 
 
-def _open_npz(path):
+def check_covariance(sigma, name):
+    """Refuse a matrix that is not a covariance: asymmetric, or with a negative eigenvalue, beyond
+    what float32 round-off explains (tolerance d·ε₃₂·max|λ|, ε₃₂ = 2⁻²³: features are float32,
+    and a covariance accumulated from them carries errors of that order)."""
+    d = sigma.shape[0]
+    scale = float(np.abs(sigma).max())
+    if scale == 0.0:
+        return
+    tol = d * float(np.finfo(np.float32).eps)
+    asym = float(np.abs(sigma - sigma.T).max())
+    if asym > tol * scale:
+        raise GanEvalError(f"{name}: 'sigma' is not symmetric (max |Σ − Σᵀ| = {asym:.3g}, {asym / scale:.2g} of its "
+                           "largest entry); not a covariance matrix")
+    eig = np.linalg.eigvalsh((sigma + sigma.T) / 2)
+    if eig[0] < -tol * max(abs(eig[-1]), abs(eig[0])):
+        raise GanEvalError(f"{name}: 'sigma' is not positive semi-definite (smallest eigenvalue {eig[0]:.3g}, largest "
+                           f"{eig[-1]:.3g}); not a covariance matrix")
+
+
+def _load_npz(path):
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise GanEvalError(f"{path}: cannot read .npz file ({e})") from None
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise GanEvalError(f"{path}: cannot read .npz file ({e or 'empty file'})") from None
+
+
+def _open_npz(path):
+    data = _load_npz(path)
     keys = list(data.files)
     if "mu" in keys or "sigma" in keys:
         return load_statistics(path, data)
     arrays = [k for k in ARRAY_KEYS if k in keys] or (keys if len(keys) == 1 else [])
-    if not arrays or data[arrays[0]].ndim not in (3, 4):
+    try:
+        array = data[arrays[0]] if arrays else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # object arrays, a damaged member
+        raise GanEvalError(f"{path}: cannot read array {arrays[0]!r} ({e})") from None
+    if array is None or array.ndim not in (3, 4):
         raise GanEvalError(
             f"{path}: neither statistics ('mu', 'sigma') nor one image array (keys {', '.join(ARRAY_KEYS)}); found: {', '.join(keys) or 'nothing'}")
-    return ArraySource(data[arrays[0]], name=f"{path}[{arrays[0]}]", fingerprint=_file_fingerprint(path))
+    return ArraySource(array, name=f"{path}[{arrays[0]}]", fingerprint=functools.partial(_file_fingerprint, path), path=path)
 
 
 def _open_idx(path):
@@ -395,9 +494,9 @@ def open_input(source, data_dir=None):
         if suffix == ".npy":
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as e:
-                raise GanEvalError(f"{path}: cannot read .npy file ({e})") from None
-            return ArraySource(arr, name=str(path), fingerprint=_file_fingerprint(path))
+            except (OSError, ValueError, EOFError) as e:
+                raise GanEvalError(f"{path}: cannot read .npy file ({e or 'empty file'})") from None
+            return ArraySource(arr, name=str(path), fingerprint=functools.partial(_file_fingerprint, path), path=path)
         if is_idx(path):
             return _open_idx(path)
         if suffix in IMAGE_EXTENSIONS:

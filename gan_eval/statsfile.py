@@ -5,12 +5,11 @@ interchangeable; gan-eval reads ``provenance`` back and refuses to mix settings 
 ``gan_eval.provenance``).
 """
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import GanEvalError
 from .provenance import KEY
 
@@ -27,18 +26,11 @@ def save_statistics(path, mu, sigma, n, provenance):
     path = statistics_path(path)
     if path.is_dir():
         raise GanEvalError(f"{path}: is a folder; give a file name for the statistics")
-    out_dir = path.resolve().parent
+    arrays = {"mu": np.asarray(mu, np.float64), "sigma": np.asarray(sigma, np.float64), "n": np.int64(n),
+              KEY: np.array(provenance.to_json())}
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".npz.tmp")
-    except OSError as e:
-        raise GanEvalError(f"{path}: cannot write ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64), n=np.int64(n),
-                     **{KEY: np.array(provenance.to_json())})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        path.resolve().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda f: np.savez(f, **arrays))
+    except OSError as e:  # read-only, full, or a folder in the way: nothing half-written is left
+        raise GanEvalError(f"{path}: cannot write the statistics ({e.strerror or e})") from None
     return path

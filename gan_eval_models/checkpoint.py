@@ -1,67 +1,121 @@
-"""Atomic checkpoint files and the random-number states that make a resume exact.
+"""Self-checking, atomic checkpoint files and the random-number states that make a resume exact.
 
-A checkpoint is written to a temporary file in the run folder and moved over the old one with
-``os.replace``, so a crash mid-write leaves the previous checkpoint intact. Everything in it is
-tensors, numbers, strings, lists, tuples and dicts, so it loads with ``weights_only=True``.
+File layout (format 2)::
+
+    GANEVAL-CHECKPOINT 2\n
+    {"identity": {...}, "sha256": "<hex>", "size": N}\n     one line of JSON
+    <N bytes: torch.save of the state dict>
+
+The header's sha256 covers the payload, and ``identity`` names the run the state belongs to
+(model, dataset and a hash of every setting that shapes the run, see ``train.run_identity``).
+:func:`load_checkpoint` refuses a file whose payload does not match its checksum (a flipped bit,
+a truncated copy) and, given the identity the caller expects, another run's checkpoint. The
+file is replaced with :func:`gan_eval.atomic.write_atomic`, so a crash mid-write leaves the
+previous checkpoint intact. The payload is tensors, numbers, strings, lists, tuples and dicts,
+so it loads with ``weights_only=True``.
 """
 
+import hashlib
+import io
 import json
-import os
 import random
-import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gan_eval.atomic import write_atomic
 from gan_eval.errors import GanEvalError
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
-FORMAT = 1
+FORMAT = 2
+MAGIC = b"GANEVAL-CHECKPOINT 2\n"
+
+atomic_write_bytes = write_atomic  # the name the rest of gan_eval_models uses
 
 
-def atomic_write_bytes(path, write):
-    """Call `write(file_object)` on a temporary file beside `path`, then rename it to `path`."""
+def save_checkpoint(path, state, identity):
+    """Write `state` (a dict) with its checksum and the run's `identity` (a JSON-able dict)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    header = json.dumps({"identity": identity, "sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)},
+                        sort_keys=True).encode()
+
+    def write(f):
+        f.write(MAGIC)
+        f.write(header + b"\n")
+        f.write(payload)
+
+    write_atomic(path, write)
+
+
+def read_identity(path):
+    """The identity stored in a checkpoint's header (None for a checkpoint without one)."""
+    return _split(Path(path), Path(path).read_bytes())[0].get("identity")
+
+
+def _split(path, data):
+    if not data.startswith(MAGIC):
+        return {}, data  # format 1 (a bare torch.save) or a foreign file
+    end = data.find(b"\n", len(MAGIC))
+    try:
+        header = json.loads(data[len(MAGIC):end])
+        if not isinstance(header, dict) or end < 0:
+            raise ValueError("not an object")
+    except (ValueError, UnicodeDecodeError):
+        raise GanEvalError(f"{path}: damaged checkpoint (unreadable header); resume from a good copy or train again") from None
+    return header, data[end + 1:]
+
+
+def load_checkpoint(path, map_location="cpu", identity=None):
+    """The state dict saved in `path`, after checking its checksum and, when given, its identity.
+
+    Raises GanEvalError for a missing, truncated, damaged (checksum mismatch) or foreign file,
+    and for a checkpoint whose identity differs from `identity`. A format-1 checkpoint (no
+    checksum, written before checksums existed) loads with a warning.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def save_checkpoint(path, state):
-    atomic_write_bytes(path, lambda f: torch.save(state, f))
-
-
-def load_checkpoint(path, map_location="cpu"):
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise GanEvalError(f"{path}: no checkpoint here") from None
+    except OSError as e:
+        raise GanEvalError(f"{path}: cannot read checkpoint ({e.strerror or e})") from None
+    header, payload = _split(path, data)
+    if header:
+        if header.get("size") != len(payload) or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise GanEvalError(f"{path}: checksum mismatch, the checkpoint is damaged (truncated or altered); "
+                               "restore a good copy or train again")
+        if identity is not None and _canon(header.get("identity")) != _canon(identity):
+            raise GanEvalError(f"{path}: this checkpoint belongs to another run ({_describe(header.get('identity'))}), "
+                               f"not to this one ({_describe(identity)})")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file
-        raise GanEvalError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GanEvalError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(state, dict) or state.get("format") not in (1, FORMAT):
         raise GanEvalError(f"{path}: not a gan-eval training checkpoint")
+    if not header:
+        warnings.warn(f"{path}: checkpoint without a checksum (format 1); it cannot be verified", stacklevel=2)
     return state
 
 
+def _canon(v):
+    return json.loads(json.dumps(v, sort_keys=True))
+
+
+def _describe(identity):
+    if not isinstance(identity, dict):
+        return "no identity"
+    return f"model {identity.get('model')}, dataset {identity.get('dataset')}, config {str(identity.get('config_sha256'))[:12]}"
+
+
 def write_json(path, obj):
-    atomic_write_bytes(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def read_json(path):

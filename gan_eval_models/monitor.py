@@ -19,6 +19,7 @@ stopping the run.
 import numpy as np
 import torch
 
+from gan_eval.atomic import write_atomic
 from gan_eval.errors import GanEvalError
 
 from .models.latent import sample_latent
@@ -67,7 +68,8 @@ def save_grid(images, path, nrow=8):
     for i, im in enumerate(images):
         r, q = divmod(i, ncol)
         canvas[2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + q * (w + 2) : 2 + q * (w + 2) + w] = im
-    Image.fromarray(canvas[..., 0] if c == 1 else canvas).save(path)
+    image = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    write_atomic(path, lambda f: image.save(f, format="PNG"))
 
 
 def save_scatter(points, centres, path, title=""):

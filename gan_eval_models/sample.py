@@ -7,18 +7,23 @@ generator runs in eval mode (batch-norm running statistics), so a sample depends
 the batch size nor the device beyond floating-point rounding; the same call repeats exactly.
 """
 
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gan_eval.atomic import create, current_umask
 from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
 from .models import build_models
 from .monitor import generate, to_uint8
-from .train import TrainConfig
+from .train import TrainConfig, run_identity
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -36,7 +41,7 @@ def load_generator(run_dir, device=None, average=True):
     cfg.validate()
     hp = saved.get("resolved") or cfg.resolved()
     dev = resolve_device(device)
-    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu")
+    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu", identity=run_identity(cfg, hp))
     G, _ = build_models(cfg.model, cfg.spec(), hp["latent_dim"], hp["latent"], hp["width"], cfg.pack, cfg.minibatch_disc)
     try:
         # the moving average of G's weights when the run kept one (TrainConfig.ema)
@@ -59,6 +64,7 @@ def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise GanEvalError(f"batch_size must be a positive integer, got {batch_size!r}")
     G, cfg = load_generator(run_dir, device, average)
+    _check_fits(int(n), cfg.spec()["shape"])
     if labels is not None:
         if not G.n_classes:
             raise GanEvalError(f"{cfg.model} is not class-conditional; labels do not apply")
@@ -72,12 +78,27 @@ def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_
     return to_uint8(x, G.output_range)
 
 
+def _check_fits(n, shape):
+    """Refuse an `n` whose samples (float32 while generated, then the result) exceed the memory."""
+    need = n * int(np.prod(shape)) * (4 + 8)  # float32 outputs, then uint8 / float64 results
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise GanEvalError(f"n = {n} samples of shape {tuple(shape)} need about {need / 2**30:.1f} GiB, more than "
+                           f"this machine's {have / 2**30:.1f} GiB of memory; draw them in several calls with other seeds")
+
+
 def write_samples(samples, out, fmt=None, overwrite=False):
     """Write samples as a folder of PNGs (000000.png, …) or an .npz; returns (path, format).
 
     The .npz holds ``images`` (uint8 NHWC) or, for 2-D data, ``samples`` (float64 (n, 2)).
     `fmt` defaults to npz when `out` ends in .npz, else png. 2-D samples can only be .npz.
-    An existing file or non-empty folder is refused unless `overwrite`.
+    An existing file or non-empty folder is refused unless `overwrite`; with it, the new draw
+    replaces the old one whole (a folder holding files other than sample PNGs is refused).
+    Files are written beside the target and renamed into place, so a failure (a full disk)
+    leaves the old output as it was and nothing half-written; it raises GanEvalError.
     """
     out = Path(out)
     fmt = fmt or ("npz" if out.suffix.lower() == ".npz" else "png")
@@ -91,16 +112,58 @@ def write_samples(samples, out, fmt=None, overwrite=False):
             out = out.with_name(out.name + ".npz")
         if out.exists() and not overwrite:
             raise GanEvalError(f"{out} exists; pass --overwrite to replace it")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_dir():
+            raise GanEvalError(f"{out} is a folder; choose a file name for the .npz")
         key = "samples" if points else "images"
-        ckpt.atomic_write_bytes(out, lambda f: np.savez(f, **{key: samples}))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write_bytes(out, lambda f: np.savez(f, **{key: samples}))
+        except OSError as e:
+            raise GanEvalError(f"{out}: cannot write the samples ({e.strerror or e})") from None
         return out, fmt
+    if out.exists():
+        if not out.is_dir():
+            raise GanEvalError(f"{out} exists and is not a folder")
+        old = sorted(p.name for p in out.iterdir())
+        if old and not overwrite:
+            raise GanEvalError(f"{out} exists and is not an empty folder; pass --overwrite or choose a new folder")
+        foreign = [name for name in old if not _SAMPLE_NAME.fullmatch(name)]
+        if foreign:
+            raise GanEvalError(f"{out} holds files that are not samples ({', '.join(foreign[:3])}"
+                               f"{', …' if len(foreign) > 3 else ''}); --overwrite replaces only a folder of samples")
+    try:
+        _write_png_folder(samples, out)
+    except OSError as e:
+        raise GanEvalError(f"{out}: cannot write the samples ({e.strerror or e}); nothing was changed") from None
+    return out, fmt
+
+
+_SAMPLE_NAME = re.compile(r"\d{6,}\.png")
+
+
+def _write_png_folder(samples, out):
+    """Write the PNGs into a new folder beside `out`, then swap it in for `out`."""
     from PIL import Image
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise GanEvalError(f"{out} exists and is not an empty folder; pass --overwrite or choose a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    digits = max(6, len(str(len(samples) - 1)))
-    for i, im in enumerate(samples):
-        Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(out / f"{i:0{digits}d}.png")
-    return out, fmt
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    old = None
+    try:
+        digits = max(6, len(str(len(samples) - 1)))
+        for i, im in enumerate(samples):
+            with create(tmp / f"{i:0{digits}d}.png") as f:
+                Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(f, format="PNG")
+        if out.exists():
+            old = out.with_name(tmp.name + ".old")
+            os.rename(out, old)
+        os.rename(tmp, out)
+        os.chmod(out, 0o777 & ~current_umask())
+    except BaseException:
+        if old is not None and not out.exists():
+            os.rename(old, out)  # put the previous draw back
+            old = None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -8,7 +8,8 @@ i.e. batch_size·m real and as many generated samples.
 
 Run folder:
   config.json       the configuration (and the defaults it resolved to)
-  checkpoint.pt     models, optimisers, every random state, data order, step (atomic rewrite)
+  checkpoint.pt     models, optimisers, every random state, data order, step, the loss sums of
+                    the log line in progress; with a checksum and the run's identity (atomic rewrite)
   log.jsonl         one JSON object per line: losses every ``log_every`` steps, metrics per evaluation
   samples_<step>.png  an 8×8 grid of samples (images) or a scatter plot (2-D data) per evaluation
 
@@ -19,12 +20,25 @@ bit-identical to an uninterrupted one (on CUDA, up to the non-determinism of som
 kernels). A folder that already holds a checkpoint is never overwritten unless asked
 (``overwrite=True``), and a resume whose configuration differs (other than the run-time
 fields) is refused, naming the difference.
+
+Faults: Ctrl-C (SIGINT) takes effect between steps: the step in progress finishes, a checkpoint
+of that step is written and the run stops (a second Ctrl-C stops at once, keeping the last
+checkpoint). A resume truncates log.jsonl to the checkpoint's step (dropping a line torn by a
+crash), so the log of an interrupted-and-resumed run equals an uninterrupted run's. Checkpoints
+carry a checksum and the run's identity; a damaged or foreign one is refused. One process at a
+time trains in a folder (an advisory lock on it).
 """
 
 import copy
+import errno
+import hashlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -189,6 +203,15 @@ def ema_rate(t, decay):
     return (1.0 - decay) / -np.expm1(t * np.log(decay)) if decay > 0 else 1.0
 
 
+def run_identity(cfg, hp):
+    """What a checkpoint must match to belong to a run: model, dataset and a hash of every
+    setting that shapes the run (the non-runtime fields, with model defaults resolved in `hp`)."""
+    shaping = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)
+               if f.name not in RUNTIME_FIELDS and f.name not in RESOLVED_FIELDS}
+    text = json.dumps({"config": shaping, "resolved": hp}, sort_keys=True, default=str)
+    return {"model": cfg.model, "dataset": cfg.dataset, "config_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 def has_checkpoint(run_dir):
     """Whether `run_dir` holds a training checkpoint (what ``resume=True`` needs)."""
     return (Path(run_dir) / ckpt.CHECKPOINT).is_file()
@@ -240,6 +263,8 @@ class _Run:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.hp["ema"] else None
         self.opt_g, self.opt_d = self._optimizer(self.G, self.hp["lr"]), self._optimizer(self.D, self.hp["d_lr"])
         self.step, self.elapsed = 0, 0.0
+        self.log_sums, self.log_count = [0.0, 0.0], 0  # losses since the last log line (part of the state)
+        self.identity = run_identity(cfg, self.hp)
 
     def _load_data(self):
         cfg = self.cfg
@@ -437,6 +462,8 @@ class _Run:
             },
             "batches": self.batches.state_dict(),
             "labelled": self.labelled.state_dict() if hasattr(self, "labelled") else None,
+            "log_sums": list(self.log_sums),
+            "log_count": self.log_count,
         }
 
     def load_state_dict(self, state):
@@ -453,9 +480,20 @@ class _Run:
         if state.get("labelled") is not None:
             self.labelled.load_state_dict(state["labelled"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
+        self.log_sums = [float(v) for v in state.get("log_sums", (0.0, 0.0))]
+        self.log_count = int(state.get("log_count", 0))
 
     def save(self):
-        ckpt.save_checkpoint(self.dir / ckpt.CHECKPOINT, self.state_dict())
+        path = self.dir / ckpt.CHECKPOINT
+        try:
+            ckpt.save_checkpoint(path, self.state_dict(), self.identity)
+        except OSError as e:
+            raise GanEvalError(f"{path}: cannot write the checkpoint ({_os_reason(e)}); "
+                               f"the previous one, if any, is intact") from None
+
+
+def _os_reason(e):
+    return e.strerror or str(e) if isinstance(e, OSError) else str(e)
 
 
 def _prepare_dir(cfg, resume, overwrite):
@@ -466,6 +504,7 @@ def _prepare_dir(cfg, resume, overwrite):
     if resume:
         if not checkpoint.is_file():
             raise GanEvalError(f"{run_dir}: no checkpoint to resume from (train without resume to start a run)")
+        _lock(run_dir)
         saved = ckpt.read_json(run_dir / ckpt.CONFIG)
         diffs = config_differences(saved.get("config", {}), asdict(cfg), saved.get("resolved"), cfg.resolved())
         if diffs:
@@ -477,23 +516,77 @@ def _prepare_dir(cfg, resume, overwrite):
                 f"{run_dir} already holds a checkpoint; pass resume=True (--resume) to continue it "
                 "or overwrite=True (--overwrite) to start again"
             )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanEvalError(f"{run_dir}: cannot create the run folder ({_os_reason(e)})") from None
+    _lock(run_dir)
+    if checkpoint.is_file() and not overwrite:  # written by a process that held the lock first
+        raise GanEvalError(f"{run_dir} already holds a checkpoint; pass resume=True (--resume) to continue it")
+    # a fresh run: also the files of an earlier run that died before its first checkpoint
+    try:
         for p in [checkpoint, run_dir / ckpt.CONFIG, run_dir / LOG, *run_dir.glob("samples_*.png")]:
             p.unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanEvalError(f"{run_dir}: cannot clear the folder for a new run ({_os_reason(e)})") from None
+
+
+_LOCKS = {}  # run folder -> open descriptor holding its lock, for the life of the process
+
+
+def _lock(run_dir):
+    """Take an advisory lock on the run folder, so two processes never train in it at once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return
+    key = os.path.realpath(run_dir)
+    if key in _LOCKS:
+        return
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise GanEvalError(f"{run_dir}: another process is training in this folder") from None
+    _LOCKS[key] = fd
+
+
+def _unlock(run_dir):
+    fd = _LOCKS.pop(os.path.realpath(run_dir), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _truncate_log(path, step):
-    """Keep only the log lines up to `step` (lines written after the checkpoint are replayed)."""
+    """Keep only the log lines up to `step`: lines written after the checkpoint are replayed, and
+    a line torn by a crash mid-write (not valid JSON) is dropped."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    ckpt.atomic_write_bytes(path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
+    keep = [json.dumps(r, sort_keys=True) for r in _rows(path) if r.get("step", 0) <= step]
+    try:
+        ckpt.atomic_write_bytes(path, lambda f: f.write("".join(k + "\n" for k in keep).encode()))
+    except OSError as e:
+        raise GanEvalError(f"{path}: cannot rewrite the log ({_os_reason(e)})") from None
+
+
+def _rows(path):
+    rows = []
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # blank, or torn by a crash mid-write
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def read_log(run_dir):
-    """The rows of a run's log.jsonl, oldest first ([] when there is none yet)."""
+    """The rows of a run's log.jsonl, oldest first ([] when there is none yet); a line torn by a
+    crash mid-write is skipped."""
     path = Path(run_dir) / LOG
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return _rows(path) if path.exists() else []
 
 
 def _last_metrics(run_dir):
@@ -502,14 +595,53 @@ def _last_metrics(run_dir):
 
 class _Log:
     def __init__(self, path):
-        self.f = open(path, "a")
+        self.path = path
+        try:
+            self.f = open(path, "a")
+        except OSError as e:
+            raise GanEvalError(f"{path}: cannot open the log ({_os_reason(e)})") from None
 
     def write(self, row):
-        self.f.write(json.dumps(row, sort_keys=True) + "\n")
-        self.f.flush()
+        try:
+            self.f.write(json.dumps(row, sort_keys=True) + "\n")
+            self.f.flush()
+        except OSError as e:
+            raise GanEvalError(f"{self.path}: cannot write the log ({_os_reason(e)}); "
+                               "resume from the last checkpoint once there is room") from None
 
     def close(self):
-        self.f.close()
+        try:
+            self.f.close()
+        except OSError:
+            pass
+
+
+@contextmanager
+def _sigint_at_step_boundaries():
+    """Make SIGINT set a flag that the loop checks between steps (yields a callable reading it).
+
+    A second SIGINT raises KeyboardInterrupt at once. Outside the main thread, or when SIGINT
+    is ignored (a background job), nothing changes.
+    """
+    hits = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        yield lambda: False
+        return
+
+    def handler(signum, frame):
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 def train(config, resume=False, overwrite=False):
@@ -521,17 +653,24 @@ def train(config, resume=False, overwrite=False):
     """
     cfg = config.validate()
     device = resolve_device(cfg.device)
-    _prepare_dir(cfg, resume, overwrite)
-    started = time.perf_counter()
-    with ckpt.rng_scope(cfg.seed, device):
-        run = _Run(cfg, device)
-        resumed_from = None
-        if resume:
-            run.load_state_dict(ckpt.load_checkpoint(run.dir / ckpt.CHECKPOINT, map_location=device))
-            resumed_from = run.step
-            _truncate_log(run.dir / LOG, run.step)
-        ckpt.write_json(run.dir / ckpt.CONFIG, {"config": asdict(cfg), "resolved": run.hp})
-        summary = _loop(run, started)
+    try:
+        _prepare_dir(cfg, resume, overwrite)
+        started = time.perf_counter()
+        with ckpt.rng_scope(cfg.seed, device):
+            run = _Run(cfg, device)
+            resumed_from = None
+            if resume:
+                state = ckpt.load_checkpoint(run.dir / ckpt.CHECKPOINT, map_location=device, identity=run.identity)
+                run.load_state_dict(state)
+                resumed_from = run.step
+                _truncate_log(run.dir / LOG, run.step)
+            try:
+                ckpt.write_json(run.dir / ckpt.CONFIG, {"config": asdict(cfg), "resolved": run.hp})
+            except OSError as e:
+                raise GanEvalError(f"{run.dir / ckpt.CONFIG}: cannot write ({_os_reason(e)})") from None
+            summary = _loop(run, started)
+    finally:
+        _unlock(cfg.out)
     summary["resumed_from"] = resumed_from
     return summary
 
@@ -543,7 +682,7 @@ def _loop(run, started):
 
     cfg = run.cfg
     log = _Log(run.dir / LOG)
-    sums, count, last = [0.0, 0.0], 0, {}
+    last = {}
     metrics = {}
     bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), disable=cfg.quiet, file=sys.stderr,
                desc=f"{cfg.model}/{cfg.dataset}", dynamic_ncols=True, leave=False)
@@ -552,27 +691,29 @@ def _loop(run, started):
     if run.step >= cfg.steps:  # resuming a finished run: report its last evaluation
         metrics = _last_metrics(run.dir)
     try:
-        while run.step < cfg.steps:
-            d, g = run.train_step()
-            sums[0] += d
-            sums[1] += g
-            count += 1
-            run.elapsed = base_elapsed + time.perf_counter() - t0
-            bar.update(1)
-            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                last = {"d_loss": sums[0] / count, "g_loss": sums[1] / count}
-                log.write({"step": run.step, **last, "elapsed_s": round(run.elapsed, 3)})
-                bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}")
-                sums, count = [0.0, 0.0], 0
-            final = run.step == cfg.steps
-            if final or (cfg.eval_every and run.step % cfg.eval_every == 0):
-                metrics = monitor.evaluate(run, run.step, final)
-                log.write({"step": run.step, "metrics": metrics})
-            if final or run.step % cfg.checkpoint_every == 0:
-                run.save()
-    except KeyboardInterrupt:
-        run.save()  # the step counter only moves between whole steps, so this state is consistent
-        raise
+        with _sigint_at_step_boundaries() as interrupted:
+            while run.step < cfg.steps:
+                d, g = run.train_step()
+                run.log_sums = [run.log_sums[0] + d, run.log_sums[1] + g]
+                run.log_count += 1
+                run.elapsed = base_elapsed + time.perf_counter() - t0
+                bar.update(1)
+                if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                    last = {"d_loss": run.log_sums[0] / run.log_count, "g_loss": run.log_sums[1] / run.log_count}
+                    log.write({"step": run.step, **last, "elapsed_s": round(run.elapsed, 3)})
+                    bar.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}")
+                    run.log_sums, run.log_count = [0.0, 0.0], 0
+                final = run.step == cfg.steps
+                if final or (cfg.eval_every and run.step % cfg.eval_every == 0):
+                    metrics = monitor.evaluate(run, run.step, final)
+                    log.write({"step": run.step, "metrics": metrics})
+                saved = final or run.step % cfg.checkpoint_every == 0
+                if saved:
+                    run.save()
+                if interrupted():  # a step boundary: the state is whole, keep it and stop
+                    if not saved:
+                        run.save()
+                    raise KeyboardInterrupt
     finally:
         bar.close()
         log.close()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gan_eval.atomic import write_atomic
 from gan_eval.errors import GanEvalError
 
 from .classifier import MnistClassifier, file_sha256, predict_digits
@@ -53,7 +54,7 @@ def train(data_dir, out, epochs=4, batch_size=128, lr=1e-3, seed=0, quiet=False)
                       file=sys.stderr)
     model.eval()
     accuracy = float((predict_digits(model, x_test) == y_test).mean())
-    torch.save(model.state_dict(), out)
+    write_atomic(out, lambda f: torch.save(model.state_dict(), f))
     return {"test_accuracy": accuracy, "sha256": file_sha256(out), "epochs": epochs, "seed": seed,
             "seconds": round(time.time() - start, 1), "out": str(out)}
 

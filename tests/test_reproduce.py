@@ -99,6 +99,7 @@ def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path, one_t
     count may differ in the last bits."""
     import torch
 
+    from gan_eval_models.checkpoint import load_checkpoint
     from gan_eval_models.reproduce.common import ensure_trained, train_runs
 
     runs = {f"ring-s{seed}": dict(model="gan2014", dataset="ring", steps=5, seed=seed, width=16, batch_size=8,
@@ -106,8 +107,8 @@ def test_parallel_training_gives_the_runs_of_sequential_training(tmp_path, one_t
     train_runs(tmp_path / "parallel", runs.items(), jobs=2)
     for name, config in runs.items():
         ensure_trained(tmp_path / "alone", name, quiet=True, **config)
-        a = torch.load(tmp_path / "parallel" / name / "checkpoint.pt", weights_only=False)["generator"]
-        b = torch.load(tmp_path / "alone" / name / "checkpoint.pt", weights_only=False)["generator"]
+        a = load_checkpoint(tmp_path / "parallel" / name / "checkpoint.pt")["generator"]
+        b = load_checkpoint(tmp_path / "alone" / name / "checkpoint.pt")["generator"]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
         assert (tmp_path / "parallel" / name / "reproduce_done.json").is_file()
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gan_eval.errors import GanEvalError
+from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.sample import load_generator, sample
 from gan_eval_models.checkpoint import rng_scope
 from gan_eval_models.train import TrainConfig, _Run, ema_rate, has_checkpoint, train
@@ -78,7 +79,7 @@ def test_mnist_run_and_samples(tmp_path, mnist_cfg):
 
 
 def _state(run_dir):
-    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)
+    return load_checkpoint(Path(run_dir) / "checkpoint.pt")
 
 
 def _assert_identical(a, b):
@@ -220,7 +221,7 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     (bias-corrected), and sampling loads G_ema."""
     out = tmp_path / "ema"
     train(ring_cfg(out, ema=0.5, steps=2, checkpoint_every=1))
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    state = _state(out)
     g, avg = state["generator"], state["generator_ema"]
     assert any(not torch.equal(g[k], avg[k]) for k in g if g[k].is_floating_point())
     G, _ = load_generator(out)
@@ -229,7 +230,7 @@ def test_weight_average_is_what_samples_come_from(tmp_path, ring_cfg):
     assert all(torch.equal(raw.state_dict()[k], g[k]) for k in g)
     # step 1 replaces the initial weights (r_1 = 1); step 2: r_2 = 0.5 / 0.75 = 2/3
     train(ring_cfg(tmp_path / "one", ema=0.5, steps=1, checkpoint_every=1))
-    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
+    one = _state(tmp_path / "one")
     k = next(k for k in g if k.endswith("weight"))
     assert torch.equal(one["generator_ema"][k], one["generator"][k])
     assert torch.allclose(avg[k], one["generator_ema"][k] / 3 + 2 * g[k] / 3, atol=1e-7)

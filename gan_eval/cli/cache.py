@@ -25,8 +25,12 @@ def list_entries(as_json):
     (SHA-256 prefix), precision, size, created."""
     from .. import cache as feature_cache
 
+    try:
+        found = feature_cache.entries()
+    except OSError as e:
+        raise GanEvalError(f"cannot read the cache in {feature_cache.features_dir()} ({e.strerror or e})") from None
     rows = []
-    for e in feature_cache.entries():
+    for e in found:
         m = e["meta"] or {}
         outputs = list(m.get("outputs", []))
         if m.get("stats"):
@@ -61,5 +65,12 @@ def clear(yes, as_json):
         if not sure:
             emit({"removed": 0, "freed": 0}, as_json, ["nothing deleted"])
             return
-    n, freed = feature_cache.clear()
+    try:
+        n, freed, failed = feature_cache.clear()
+    except OSError as e:
+        raise GanEvalError(f"cannot clear the cache in {feature_cache.features_dir()} ({e.strerror or e})") from None
+    if failed:
+        reasons = sorted({reason for _, reason in failed})
+        raise GanEvalError(f"could not remove {len(failed)} of {len(failed) + n} files in {feature_cache.features_dir()} "
+                           f"({'; '.join(reasons)}); removed {n}")
     emit({"removed": n, "freed": freed}, as_json, [f"removed {n} file{'' if n == 1 else 's'} ({_size(freed)})"])

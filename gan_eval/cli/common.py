@@ -16,15 +16,39 @@ def json_option(f):
 
 
 def quiet_option(f):
-    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or warnings on stderr.")(f)
+    return click.option("--quiet", "-q", is_flag=True, callback=_silence,
+                        help="No progress bars or warnings on stderr (ours or the libraries').")(f)
+
+
+def _silence(ctx, param, quiet):
+    """-q: drop every Python warning and library log record below ERROR for this command
+    (``main`` restores the filters afterwards)."""
+    if quiet:
+        import logging
+        import warnings
+
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+    return quiet
 
 
 def device_option(f):
     return click.option("--device", default=None, help="torch device (cpu, cuda, cuda:1). Default: CUDA when present, else CPU.")(f)
 
 
+# Integer options are bounded so that no value reaches an overflow deep inside numpy or torch:
+# counts and batch sizes fit a C int, seeds what every generator we seed accepts.
+MAX_COUNT = 2**31 - 1
+SEED = click.IntRange(0, 2**32 - 1)
+
+
+def count(minimum=1):
+    """A click type for a count or size option: an integer in [minimum, MAX_COUNT]."""
+    return click.IntRange(minimum, MAX_COUNT)
+
+
 def seed_option(f, default=defaults.SEED):
-    return click.option("--seed", type=int, default=default, show_default=True, help="Random seed.")(f)
+    return click.option("--seed", type=SEED, default=default, show_default=True, help="Random seed.")(f)
 
 
 def data_dir_option(f, help="Folder with the dataset files for dataset names such as mnist-test or "
@@ -48,11 +72,41 @@ def named_input(path, data_dir):
 
 def emit(result, as_json, text_lines):
     """Print `result` as JSON, or the given text lines, on stdout."""
+    bad = _non_finite(result)
+    if bad:  # never a NaN or an infinity with exit 0, nor bare NaN/Infinity in JSON
+        from ..errors import GanEvalError
+
+        raise GanEvalError(f"the result is not a finite number ({bad}); nothing printed")
     if as_json:
-        click.echo(json.dumps(result, indent=None, sort_keys=False, default=_json_default))
+        click.echo(json.dumps(result, indent=None, sort_keys=False, default=_json_default, allow_nan=False))
     else:
         for line in text_lines:
-            click.echo(line)
+            click.echo(printable(line))
+
+
+def printable(text):
+    """`text` with the undecodable bytes of non-UTF-8 file names (surrogate escapes) shown as �."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _non_finite(obj, where="result"):
+    """'key = value' of the first NaN or infinity inside `obj` (dicts, lists, numbers, arrays), or None."""
+    import math
+
+    if isinstance(obj, dict):
+        return next((b for k, v in obj.items() if (b := _non_finite(v, str(k)))), None)
+    if isinstance(obj, (list, tuple)):
+        return next((b for v in obj if (b := _non_finite(v, where))), None)
+    try:
+        import numpy as np
+
+        if isinstance(obj, (np.ndarray, np.generic)) and np.issubdtype(np.asarray(obj).dtype, np.floating):
+            return None if np.isfinite(obj).all() else f"{where} = {np.asarray(obj).ravel()[~np.isfinite(np.asarray(obj).ravel())][0]}"
+    except ImportError:
+        pass
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return f"{where} = {obj}"
+    return None
 
 
 def _json_default(o):
@@ -70,7 +124,7 @@ def _json_default(o):
 
 def warn(message, quiet=False):
     if not quiet:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(printable(f"warning: {message}"), err=True)
         sys.stderr.flush()
 
 

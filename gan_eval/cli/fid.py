@@ -3,7 +3,7 @@
 import click
 
 from .. import defaults
-from .common import data_dir_option, device_option, emit, json_option, named_input, quiet_option
+from .common import count, data_dir_option, device_option, emit, json_option, named_input, quiet_option
 
 
 def allow_mismatch_option(f):
@@ -20,12 +20,12 @@ def extraction_options(f):
                           "(features within ~5e-5 of fp32; faster only on CPUs with AMX). tf32/bf16: faster on GPUs "
                           "(bf16 also on AMX CPUs) but move FID by ~1e-3. auto: bf16x3 on AMX CPUs, else fp32. "
                           "See docs/precision.md.")(f)
-    f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
+    f = click.option("--num-workers", type=count(0), default=None,
                      help="DataLoader processes that decode and resize images. Default: on CUDA up to 4; on CPU only as "
                           "many as the network's threads leave cores idle (often 0).")(f)
     f = device_option(f)
     f = data_dir_option(f)
-    f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
+    f = click.option("--batch-size", type=count(), default=None,
                      help=f"Images per network batch. Default: {defaults.DEFAULT_BATCH_SIZE} on CPU; on CUDA, what fits "
                           "in half the free GPU memory (at most 512).")(f)
     f = click.option("--resize", type=click.Choice(defaults.RESIZE_MODES), default=defaults.DEFAULT_RESIZE,

@@ -3,9 +3,8 @@
 import click
 
 from .. import defaults
-from .common import emit, json_option, warn
+from .common import SEED, count, emit, json_option, warn
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.group("hype")
@@ -23,10 +22,10 @@ def hype():
 @click.argument("fake")
 @click.option("--session", "session_dir", required=True, metavar="DIR",
               help="Session folder: schedule.json and judgments.sqlite live here. An existing session is resumed.")
-@click.option("--n", type=int, default=None,
+@click.option("--n", type=count(2), default=None,
               help=f"Images per rater, half real, half fake (even). Default {defaults.HYPE_N} for a new session; "
                    "a resumed session keeps its own.")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=SEED, default=None,
               help=f"Seed of the image draw and of each rater's order. Default {defaults.SEED} for a new session.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback makes the page reachable from other machines.")
@@ -40,12 +39,13 @@ def serve(real, fake, session_dir, n, seed, host, port, time_mode):
     image. Every answer is committed to SQLite as it is given; a rater who comes back with the
     same name continues where they stopped. Ctrl-C stops the server.
     """
-    from ..hype.server import make_server, serve as run
+    from ..hype.server import exposure_warning, make_server, serve as run
 
     server = make_server(session_dir, real, fake, n=n, seed=seed, time_mode=True if time_mode else None,
                          host=host, port=port)
-    if host not in _LOOPBACK:
-        warn(f"listening on {host}: anyone who can reach this machine can open the page and add answers")
+    exposure = exposure_warning(host)
+    if exposure:
+        warn(exposure)
     run(server, echo=click.echo)
 
 
@@ -54,9 +54,9 @@ def serve(real, fake, session_dir, n, seed, host, port, time_mode):
 @json_option
 @click.option("--figure", type=click.Path(dir_okay=False), default=None,
               help="Write a bar chart of per-rater error rates here (png, pdf, svg).")
-@click.option("--bootstrap", "n_bootstrap", type=int, default=defaults.HYPE_BOOTSTRAP, show_default=True,
+@click.option("--bootstrap", "n_bootstrap", type=count(), default=defaults.HYPE_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates for the 95% interval.")
-@click.option("--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=SEED, default=defaults.SEED, show_default=True, help="Seed of the bootstrap.")
 def report(session_dir, as_json, figure, n_bootstrap, seed):
     """HYPE-infinity of session DIR with a bootstrap 95% CI, per class and per rater."""
     from ..hype.report import plot_raters, report_lines, session_report

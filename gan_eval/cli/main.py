@@ -12,6 +12,7 @@ import sys
 import click
 
 from ..errors import GanEvalError
+from .common import printable
 
 # name -> (module, attribute, one-line help shown by `gan-eval --help`)
 COMMANDS = {
@@ -57,7 +58,7 @@ def cli():
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {_one_line(message)}", err=True)
+    click.echo(printable(f"warning: {_one_line(message)}"), err=True)
 
 
 def _one_line(message):
@@ -102,32 +103,38 @@ def in_cli_terms(message, command):
 
 
 def main(argv=None):
+    import logging
     import warnings
 
-    warnings.showwarning = _one_line_warning
     args = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():  # -q changes the filters for this command only
+        warnings.showwarning = _one_line_warning
+        try:
+            _main(args)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _main(args):
     try:
         if os.environ.get("WORLD_SIZE", "1").strip() not in ("", "0", "1"):  # torchrun, several processes
             from ..distributed import setup
 
             setup()  # join the process group; ranks > 0 print nothing
-        with warnings.catch_warnings():
-            if "--quiet" in args or "-q" in args:  # --quiet: no warnings, from whichever layer
-                warnings.simplefilter("ignore")
-            cli.main(args=args, prog_name="gan-eval", standalone_mode=False)
+        cli.main(args=args, prog_name="gan-eval", standalone_mode=False)
     except GanEvalError as e:
-        click.echo(f"error: {_one_line(in_cli_terms(str(e), _command_of(args)))}", err=True)
+        click.echo(printable(f"error: {_one_line(in_cli_terms(str(e), _command_of(args)))}"), err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:  # Click's own: one line, with where to read more
         where = e.ctx.command_path if e.ctx is not None else "gan-eval"
-        click.echo(f"error: {_one_line(e.format_message())} (see `{where} --help`)", err=True)
+        click.echo(printable(f"error: {_one_line(e.format_message())} (see `{where} --help`)"), err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(f"error: {_one_line(e.format_message())}", err=True)
-        sys.exit(2)
+        click.echo(printable(f"error: {_one_line(e.format_message())}"), err=True)
+        sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
@@ -136,7 +143,7 @@ def main(argv=None):
     except Exception as e:  # a bug: say so plainly
         if os.environ.get("GAN_EVAL_DEBUG"):
             raise
-        click.echo(f"internal error: {type(e).__name__}: {_one_line(e)} (set GAN_EVAL_DEBUG=1 for the traceback)",
-                   err=True)
+        click.echo(printable(f"internal error: {type(e).__name__}: {_one_line(e)} (set GAN_EVAL_DEBUG=1 for the "
+                             "traceback)"), err=True)
         sys.exit(1)
     sys.exit(0)

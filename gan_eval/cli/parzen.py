@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import defaults
 from ..errors import GanEvalError
-from .common import device_option, emit, json_option, quiet_option, warn
+from .common import count, device_option, emit, json_option, quiet_option, warn
 
 
 def _array_file(path):
@@ -86,12 +86,12 @@ def _parse_sigmas(text):
 @click.option("--sigmas", default=None,
               help="Comma-separated sigma grid. Default: numpy.logspace(-1, 0, 10), as in the paper's code.")
 @click.option("--sigma", type=float, default=None, help="Use this sigma; no validation needed.")
-@click.option("--n-centres", type=click.IntRange(min=1), default=defaults.PARZEN_N_CENTRES, show_default=True,
+@click.option("--n-centres", type=count(), default=defaults.PARZEN_N_CENTRES, show_default=True,
               help="Generated samples used as kernel centres (the first N).")
-@click.option("--n-validation", type=click.IntRange(min=1), default=defaults.PARZEN_N_VALIDATION, show_default=True,
+@click.option("--n-validation", type=count(), default=defaults.PARZEN_N_VALIDATION, show_default=True,
               help="Validation images used to choose sigma (the first N).")
-@click.option("--n-test", type=click.IntRange(min=1), default=None, help="Test images to score (the first N). Default: all.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--n-test", type=count(), default=None, help="Test images to score (the first N). Default: all.")
+@click.option("--batch-size", type=count(), default=None,
               help="Test rows per block of distances. Default: about 64 MiB of distances per block.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the dataset files for dataset names (mnist-test, mnist:validation, ...). "

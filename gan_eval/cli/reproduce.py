@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .common import device_option, emit, json_option, quiet_option
+from .common import count, device_option, emit, json_option, quiet_option
 
 TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan", "stackgan")
 
@@ -13,7 +13,7 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan"
 @click.command("reproduce")
 @click.argument("table", type=click.Choice(TABLE_NAMES), metavar="TABLE")
 @click.option("--quick", is_flag=True, help="A tiny run (seconds) that only checks the pipeline; its numbers mean nothing.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Training seeds 0..N-1 (default per table).")
+@click.option("--seeds", type=count(), default=None, help="Training seeds 0..N-1 (default per table).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for TABLE.md, TABLE.json and the plots. Default: results/TABLE; with --quick "
                    "$GAN_EVAL_CACHE/quick/TABLE (a quick run never overwrites a full result).")
@@ -22,7 +22,7 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan"
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Keep the training runs here; a rerun reuses finished runs and resumes interrupted ones "
                    "(default: a temporary folder, deleted afterwards).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", type=count(), default=1, show_default=True,
               help="Training runs at once, each in its own process with one torch thread (up to the free CPU cores).")
 @device_option
 @json_option

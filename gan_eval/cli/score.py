@@ -3,7 +3,7 @@
 import click
 
 from .. import defaults
-from .common import emit, json_option, named_input, quiet_option, seed_option
+from .common import count, emit, json_option, named_input, quiet_option, seed_option
 from .fid import allow_mismatch_option, extraction_options
 
 
@@ -36,15 +36,15 @@ def _text_lines(r):
                    "(precision, recall, density, coverage). Default: all four, less is (with a warning) when the "
                    "weights hold features only.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
-@click.option("--kid-subsets", type=click.IntRange(min=1), default=defaults.KID_SUBSETS, show_default=True,
+@click.option("--kid-subsets", type=count(), default=defaults.KID_SUBSETS, show_default=True,
               help="KID: number of random subsets.")
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=defaults.KID_SUBSET_SIZE, show_default=True,
+@click.option("--kid-subset-size", type=count(2), default=defaults.KID_SUBSET_SIZE, show_default=True,
               help="KID: images per subset (shrunk, with a warning, to the smaller set).")
-@click.option("--is-splits", type=click.IntRange(min=1), default=defaults.IS_SPLITS, show_default=True,
+@click.option("--is-splits", type=count(), default=defaults.IS_SPLITS, show_default=True,
               help="IS: number of splits.")
-@click.option("--k-pr", type=click.IntRange(min=1), default=defaults.PR_K, show_default=True,
+@click.option("--k-pr", type=count(), default=defaults.PR_K, show_default=True,
               help="Precision/recall: k of the k-NN balls.")
-@click.option("--k-dc", type=click.IntRange(min=1), default=defaults.DC_K, show_default=True,
+@click.option("--k-dc", type=count(), default=defaults.DC_K, show_default=True,
               help="Density/coverage: k of the k-NN balls.")
 @seed_option
 @extraction_options

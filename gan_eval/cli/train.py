@@ -2,7 +2,7 @@
 
 import click
 
-from .common import device_option, emit, json_option, quiet_option, removing_if_left_empty, warn
+from .common import SEED, count, device_option, emit, json_option, quiet_option, removing_if_left_empty, warn
 
 
 @click.command("train", context_settings={"show_default": True})
@@ -11,9 +11,9 @@ from .common import device_option, emit, json_option, quiet_option, removing_if_
 @click.option("--steps", type=click.IntRange(min=1), required=True,
               help="Generator steps in all (each after --k-disc discriminator steps); with --resume, the total to reach.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder.")
-@click.option("--seed", type=int, default=0, help="Random seed (initialisation, latents, data order, dropout).")
+@click.option("--seed", type=SEED, default=0, help="Random seed (initialisation, latents, data order, dropout).")
 @device_option
-@click.option("--batch-size", type=int, default=None, help="Minibatch size (default: the model's paper value).")
+@click.option("--batch-size", type=count(), default=None, help="Minibatch size (default: the model's paper value).")
 @click.option("--lr", type=float, default=None, help="Learning rate (default: the model's paper value).")
 @click.option("--d-lr", type=float, default=None, help="Discriminator learning rate (default: the model's, else --lr).")
 @click.option("--ema", type=float, default=None, help="Decay of a moving average of G's weights, used for samples "
@@ -130,13 +130,13 @@ def _train_family(model, dataset, steps, out, seed, device, batch_size, lr, widt
 
 @click.command("sample", context_settings={"show_default": True})
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-n", "n", type=int, default=None, help="Number of samples (cyclegan: translate only the first N inputs).")
+@click.option("-n", "n", type=count(), default=None, help="Number of samples (cyclegan: translate only the first N inputs).")
 @click.option("-o", "--out", "out", required=True, type=click.Path(), help="Folder of PNGs, or a .npz file.")
-@click.option("--seed", type=int, default=0, help="Seed of the latents.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the latents.")
 @click.option("--truncation", type=float, default=None, help="Truncation ψ: resample latent components with |z| > ψ.")
 @click.option("--format", "fmt", type=click.Choice(["png", "npz"]), default=None,
               help="Output format [npz when OUT ends in .npz, else png].")
-@click.option("--batch-size", type=int, default=500, help="Samples per generator call.")
+@click.option("--batch-size", type=count(), default=500, help="Samples per generator call.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT.")
 @click.option("--input", "input_", type=click.Path(exists=True), default=None,
               help="cyclegan: the images to translate (folder, zip, .npy/.npz of 28x28 images).")

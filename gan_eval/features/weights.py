@@ -153,7 +153,7 @@ def _read_state_dict(path):
     try:
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"{path}: not a readable weights file (truncated or corrupt?): {str(e).splitlines()[0]}") from None
+        raise WeightsError(f"{path}: not a readable weights file (truncated or corrupt?): {(str(e).splitlines() or [type(e).__name__])[0]}") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors (pytorch-fid's {FILENAME})")
     return sd, "state_dict"

@@ -5,25 +5,34 @@ Routes (everything else is 404):
 - ``GET /`` the page (``?rater=NAME`` pre-fills the name), ``GET /app.js``, ``GET /app.css``;
 - ``GET /api/state?rater=NAME`` the rater's progress and next trial (registers a new rater);
 - ``POST /api/answer`` one answer, JSON ``{rater, position, image, answer, response_ms}``;
-- ``GET /image/K`` item K of the schedule (0 <= K < n), re-encoded as PNG.
+- ``GET /image/K`` item K of the schedule (0 <= K < n), re-encoded as a canonical PNG.
+
+No side channel: every image, whatever its file (JPEG with an ICC profile, 16-bit grey, palette
+PNG with metadata, generated RGB), is decoded to the 8-bit RGB pixels the metrics see and written
+by one encoder (:func:`canonical_png`: IHDR, one IDAT, IEND; no ancillary chunk), with the same
+headers; only the pixels (and so the compressed length) differ between images.
 
 Safety: an image URL carries only an item number, matched against ``/image/<digits>`` on the raw
 path, so no path text from a request ever reaches the file system; every file served is one the
 schedule drew from the two folders. Inputs are validated (name charset and length, answer in
 {real, fake}, integers in range, finite response time); POST bodies are limited to 4 KiB and must
 be JSON (a cross-site form cannot send that without a CORS preflight, which is never granted);
-on a loopback address the Host header must name that address (no DNS rebinding).
+on a loopback address (127.0.0.0/8, ::1, localhost) the Host header must name that address or
+localhost (no DNS rebinding). Malformed requests (odd Content-Length values, deeply nested or
+huge-number JSON) get 400, never 500.
 """
 
 import html
-import io
+import ipaddress
 import json
 import math
 import re
 import socket
+import struct
 import sys
 import threading
 import traceback
+import zlib
 from functools import lru_cache
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +48,7 @@ MAX_BODY = 4096
 _DRAIN_MAX = 1 << 16
 MAX_RESPONSE_MS = 3_600_000.0  # an hour: anything longer is not a response time
 _IMAGE_RE = re.compile(r"/image/(0|[1-9][0-9]{0,8})")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_LENGTH_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
 _ANSWER_KEYS = {"rater", "position", "image", "answer", "response_ms"}
 # only the page's own script and style; no inline code, no other origins, no framing
 _CSP = (
@@ -102,7 +111,7 @@ class HypeApp:
             raise BadRequest("answer must be 'real' or 'fake'")
         rt = payload["response_ms"]
         number = isinstance(rt, (int, float)) and not isinstance(rt, bool)
-        if not (number and math.isfinite(rt) and 0 <= rt <= MAX_RESPONSE_MS):
+        if not (number and 0 <= rt <= MAX_RESPONSE_MS and math.isfinite(rt)):  # range first: math.isfinite(10**400) overflows
             raise BadRequest(f"response_ms must be a finite number of milliseconds in [0, {MAX_RESPONSE_MS:.0f}]")
         state = self.state(rater)
         nxt = state["next"]
@@ -117,16 +126,71 @@ class HypeApp:
         return self.state(rater)
 
     def _encode(self, index):
-        """Item `index` as PNG bytes: one format for both classes, and no file metadata."""
-        from PIL import Image
+        """Item `index` as canonical PNG bytes (see :func:`canonical_png`)."""
+        from ..inputs import decode_image
 
-        with Image.open(self.schedule.file(index)) as im:
-            im.load()
-            if im.mode not in ("L", "LA", "RGB", "RGBA"):
-                im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
-            buf = io.BytesIO()
-            im.save(buf, "PNG")
-        return buf.getvalue()
+        path = self.schedule.file(index)
+        return canonical_png(decode_image(path, str(path)))
+
+
+def canonical_png(rgb):
+    """PNG bytes of a uint8 H x W x 3 array, the same way for every image: 8-bit RGB, no
+    interlace, filter 0 on every row, zlib level 6, one IDAT chunk, no ancillary chunk (no ICC
+    profile, gamma, resolution, text or time)."""
+    import numpy as np
+
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w, c = rgb.shape
+    if c != 3:
+        raise ValueError(f"expected H x W x 3, got {rgb.shape}")
+    raw = np.zeros((h, 1 + 3 * w), dtype=np.uint8)  # a leading 0 per row: filter type None
+    raw[:, 1:] = rgb.reshape(h, 3 * w)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit truecolour, deflate, filter 0, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+            + chunk(b"IEND", b""))
+
+
+def is_loopback(host):
+    """Whether `host` (a --host value) is a loopback address: 127.0.0.0/8, ::1 (also IPv4-mapped),
+    or the name localhost."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def exposure_warning(host):
+    """What binding to `host` exposes, for the terminal; None for a loopback address."""
+    if is_loopback(host):
+        return None
+    try:
+        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        wildcard = False
+    where = "every network interface of this machine" if wildcard else host
+    return (f"listening on {where}: anyone who can reach it over the network can open the page, read the "
+            "images and add answers (no Host-header check off loopback); use --host 127.0.0.1 unless that is meant")
+
+
+def _allowed_hosts(hosts, port):
+    """Host header values a loopback server accepts: the names it was given and bound to, and
+    localhost, with the port (and without it on port 80, as browsers send)."""
+    names = {"localhost"}
+    for host in hosts:
+        host = host.strip().lower().strip("[]")
+        names.add(f"[{host}]" if ":" in host else host)
+    out = {f"{n}:{port}" for n in names}
+    if port == 80:
+        out |= names
+    return out
 
 
 def _int_in(value, name, n):
@@ -183,7 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _host_ok(self):
         allowed = self.server.allowed_hosts
-        return allowed is None or self.headers.get("Host", "") in allowed
+        hosts = self.headers.get_all("Host") or []
+        return allowed is None or (len(hosts) == 1 and hosts[0].strip().lower() in allowed)
 
     def _route(self):
         path, _, query = self.path.partition("?")
@@ -255,22 +320,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise BadRequest("chunked bodies are not accepted; send Content-Length")
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        lengths = self.headers.get_all("Content-Length") or []
+        length = lengths[0].strip() if len(lengths) == 1 else ""
+        if not _LENGTH_RE.fullmatch(length):
             self.close_connection = True
-            raise BadRequest("Content-Length required")
+            raise BadRequest("Content-Length required: one header, a decimal number of bytes")
         if int(length) > MAX_BODY:
             self.close_connection = True
             if int(length) <= _DRAIN_MAX:  # read it away so the client sees the answer, not a reset
                 self.rfile.read(int(length))
             return self._fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY} bytes")
         body = self.rfile.read(int(length))
+        if len(body) != int(length):
+            self.close_connection = True
+            raise BadRequest(f"body shorter than its Content-Length ({len(body)} of {length} bytes)")
         if ctype != "application/json":
             raise BadRequest("expected Content-Type: application/json")
         try:
             payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError) as e:  # also integers beyond Python's digit limit
             raise BadRequest(f"body is not valid JSON ({e})") from None
+        except RecursionError:
+            raise BadRequest("body is nested too deeply") from None
         self._json(HTTPStatus.OK, self.server.app.answer(payload))
 
 
@@ -299,9 +370,7 @@ def make_server(session_dir, real, fake, n=None, seed=None, time_mode=None, host
         raise GanEvalError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
     server.app = app
     bound = server.server_address[1]
-    server.allowed_hosts = None
-    if host in _LOOPBACK:
-        server.allowed_hosts = {f"{h}:{bound}" for h in ("127.0.0.1", "localhost", "[::1]")}
+    server.allowed_hosts = _allowed_hosts((host, server.server_address[0]), bound) if is_loopback(host) else None
     return server
 
 

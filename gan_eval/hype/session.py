@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import defaults
+from ..atomic import write_atomic_text
 from ..errors import GanEvalError
 
 SCHEDULE_FILE = "schedule.json"
@@ -213,13 +214,14 @@ def load_schedule(session_dir):
 def save_schedule(schedule, session_dir):
     """Write schedule.json atomically (a crash leaves the old file or the new one, never half)."""
     path = Path(session_dir) / SCHEDULE_FILE
-    tmp = path.with_name(path.name + ".tmp")
     data = schedule.to_json()
     items = data.pop("items")
     head = json.dumps(data, indent=1)[:-2]  # without the closing "\n}"
     text = head + ',\n "items": [\n' + ",\n".join("  " + json.dumps(it) for it in items) + "\n ]\n}\n"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        write_atomic_text(path, text)
+    except OSError as e:
+        raise GanEvalError(f"{path}: cannot write the schedule ({e.strerror or e})") from None
 
 
 def open_session(session_dir, real, fake, n=None, seed=None, time_mode=None):
@@ -254,8 +256,20 @@ def open_session(session_dir, real, fake, n=None, seed=None, time_mode=None):
         defaults.SEED if seed is None else seed,
         bool(time_mode),
     )
-    session_dir.mkdir(parents=True, exist_ok=True)
-    save_schedule(s, session_dir)
+    created = not session_dir.exists()
+    try:
+        session_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanEvalError(f"{session_dir}: cannot create the session folder ({e.strerror or e})") from None
+    try:
+        save_schedule(s, session_dir)
+    except GanEvalError:
+        if created:  # leave nothing behind: no half-made session to resume later
+            try:
+                session_dir.rmdir()
+            except OSError:
+                pass
+        raise
     return s
 
 

@@ -54,6 +54,8 @@ class Store:
                     conn.executescript(_SCHEMA)
                 elif conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'judgments'").fetchone() is None:
                     raise sqlite3.DatabaseError("no judgments table")
+        except sqlite3.OperationalError as e:  # cannot open or write: a read-only or full disk, a bad folder
+            raise GanEvalError(f"{self.path}: cannot open the judgments database ({e})") from None
         except sqlite3.DatabaseError as e:
             raise GanEvalError(f"{self.path}: not a judgments database ({e})") from None
 

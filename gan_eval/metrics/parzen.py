@@ -53,6 +53,7 @@ from ._checks import as_float_matrix, positive_int, same_dims
 _TAU = 1e-12  # absolute error budget (nats) for the terms left out of the log-sum-exp
 _DENSE_FRACTION = 1.0 / 512  # above this share of selected terms, a dense float64 block is cheaper
 _PAIR_BLOCK_ELEMENTS = 1 << 22  # float64 entries of x - c held at once when refining
+SIGMA_RANGE = (1e-150, 1e150)  # bandwidths whose 2σ² is a normal float64
 
 
 def _flat(a):
@@ -72,6 +73,9 @@ def _check_sigmas(sigmas):
     bad = s[~(np.isfinite(s) & (s > 0))]
     if bad.size:
         raise GanEvalError(f"sigma must be a finite number > 0, got {float(bad[0])!r}")
+    bad = s[(s < SIGMA_RANGE[0]) | (s > SIGMA_RANGE[1])]
+    if bad.size:  # 2σ² would underflow to 0 or overflow to inf in float64
+        raise GanEvalError(f"sigma must lie in [{SIGMA_RANGE[0]:g}, {SIGMA_RANGE[1]:g}], got {float(bad[0])!r}")
     return s
 
 
@@ -116,7 +120,7 @@ def _log_likelihoods(centres, x, sigmas, chunk_size=None, device=None):
     u32 = _float32_unit_roundoff(dev)
     err32 = (_gamma(d, u32) + 8 * u32) * (x_norm + c_norm.max()) ** 2  # bound on |D32 - D|, per row
 
-    const = math.log(n) + 0.5 * d * np.log(2 * math.pi * sigmas**2)  # per sigma
+    const = math.log(n) + 0.5 * d * (math.log(2 * math.pi) + 2.0 * np.log(sigmas))  # per sigma, in log space
     out = np.empty((len(sigmas), x64.shape[0]), dtype=np.float64)
     rows_max = min(chunk_size, x64.shape[0])
     if not big:  # reused block buffers: g = ||c||² - 2 x·c (float32) and the selection mask
@@ -152,6 +156,10 @@ def _log_likelihoods(centres, x, sigmas, chunk_size=None, device=None):
             else:
                 lse = _refined_lse(mask, x64[start:stop], c64, d_min, two_var)
             out[j, start:stop] = lse.cpu().numpy() - const[j]
+    if not np.isfinite(out).all():  # -||x - c||²/2σ² overflowed: a σ far too small for these distances
+        j = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+        raise GanEvalError(f"sigma = {sigmas[j]:g}: the log-likelihood overflows float64 (the bandwidth is far too "
+                           "small for the distances between these samples)")
     return out
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_eval.atomic import write_atomic_text
 from gan_eval.errors import GanEvalError
 
 
@@ -51,7 +52,7 @@ def ensure_trained(work_dir, name, quiet=False, **config):
             summary = None
     if summary is None:
         summary = train(cfg, overwrite=True)
-    marker.write_text(json.dumps({"settings": settings, "summary": summary}, default=str))
+    write_atomic_text(marker, json.dumps({"settings": settings, "summary": summary}, default=str))
     return summary
 
 
@@ -185,8 +186,8 @@ def write_result(out_dir, result, markdown):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md_path, json_path = out / "TABLE.md", out / "TABLE.json"
-    json_path.write_text(json.dumps(result, indent=2, default=_plain, allow_nan=False) + "\n")
-    md_path.write_text(markdown.rstrip() + "\n")
+    write_atomic_text(json_path, json.dumps(result, indent=2, default=_plain, allow_nan=False) + "\n")
+    write_atomic_text(md_path, markdown.rstrip() + "\n")
     return md_path, json_path
 
 
