@@ -49,7 +49,7 @@ SPACES = {
         "dinov2_vitl14_pretrain.pth",
         ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",)),
     "dinov2-vitb14": FeatureSpace(
-        "dinov2-vitb14", "DINOv2-B", 768,
+        "dinov2-vitb14", "DINOv2-B14", 768,
         "PIL bicubic resize to 224 x 224 (no crop), /255, ImageNet mean/std; CLS token after the final norm",
         _DINOV2.format(arch="vit_base_patch14_dinov2"),
         "dinov2_vitb14_pretrain.pth",
