@@ -17,9 +17,6 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("timm")
-pytest.importorskip("open_clip")
-
 from gan_eval import GanEvalError  # noqa: E402
 from gan_eval.features import spaces, vit  # noqa: E402
 from gan_eval.features.extract import extract_features  # noqa: E402
