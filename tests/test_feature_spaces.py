@@ -199,3 +199,23 @@ def test_streaming_fid_in_clip_space_matches_one_shot(clip_weights, one_thread):
     m.update(real, real=True).update(fake[:2], real=False).update(fake[2:], real=False)
     one = fid(real, fake, weights=clip_weights, features="clip-vitb32", progress=False, quiet=True)
     assert m.compute() == pytest.approx(one["fd"], rel=1e-9)
+
+
+def test_cli_fid_and_score_in_dinov2_space(tmp_path, dinov2_b_weights, capsys, one_thread):
+    a, b = _folders(tmp_path, n=3)
+    code, out, err = run_cli(["fid", a, b, "--features", "dinov2-vitb14", "--weights", dinov2_b_weights, "--json",
+                              "--quiet"], capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["features"] == "dinov2-vitb14" and r["fd"] > 0 and "fid" not in r
+    code, out, err = run_cli(["score", a, b, "--features", "dinov2-vitb14", "--weights", dinov2_b_weights, "--quiet",
+                              "--metrics", "fid,kid", "--kid-subset-size", "2", "--kid-subsets", "3"], capsys)
+    assert code == 0, err
+    assert out.startswith("FD_DINOv2-B14:") and "KD_DINOv2-B14:" in out
+    assert float(out.split()[1]) == pytest.approx(r["fd"], abs=1e-4)  # the cached features, same number
+
+
+def test_vitl14_refuses_weights_of_another_architecture(tmp_path, dinov2_b_weights, capsys):
+    a, b = _folders(tmp_path, n=2)
+    code, _, err = run_cli(["fid", a, b, "--features", "dinov2-vitl14", "--weights", dinov2_b_weights], capsys)
+    assert code == 2 and "not dinov2-vitl14 weights" in err and "wrong shape" in err
