@@ -219,3 +219,34 @@ def test_vitl14_refuses_weights_of_another_architecture(tmp_path, dinov2_b_weigh
     a, b = _folders(tmp_path, n=2)
     code, _, err = run_cli(["fid", a, b, "--features", "dinov2-vitl14", "--weights", dinov2_b_weights], capsys)
     assert code == 2 and "not dinov2-vitl14 weights" in err and "wrong shape" in err
+
+
+def test_torchrun_in_clip_space_gives_the_one_process_scores(tmp_path, clip_weights):
+    """Two gloo processes (torchrun) against one, as tests/test_distributed.py does for Inception."""
+    import warnings
+
+    from test_distributed import torchrun
+
+    from gan_eval import score
+
+    a, b = _folders(tmp_path, n=6)
+    args = dict(metrics="fid,kid,prdc", kid_subset_size=4, kid_subsets=3, k_pr=2, k_dc=2)
+    r = torchrun(["-m", "gan_eval", "score", str(a), str(b), "--features", "clip-vitb32", "--weights",
+                  str(clip_weights), "--metrics", "fid,kid,prdc", "--kid-subset-size", "4", "--kid-subsets", "3",
+                  "--k-pr", "2", "--k-dc", "2", "--batch-size", "2", "--no-cache", "--json", "-q"])
+    assert r.returncode == 0, r.stderr
+    two = json.loads([line for line in r.stdout.splitlines() if line.strip()][0])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one = score(a, b, weights=clip_weights, features="clip-vitb32", batch_size=2, num_workers=0,
+                        progress=False, cache=False, quiet=True, **args)
+    finally:
+        torch.set_num_threads(threads)
+    assert two["features"] == one["features"] == "clip-vitb32"
+    assert two["fd"] == pytest.approx(one["fd"], rel=1e-10)
+    assert two["kd"]["mean"] == pytest.approx(one["kd"]["mean"], rel=1e-9, abs=1e-12)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert two[key] == one[key], key
