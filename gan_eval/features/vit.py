@@ -26,6 +26,7 @@ Every preprocessing function takes one uint8 H x W x 3 RGB numpy image and retur
 
 import logging
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,8 +235,6 @@ def resolve(name, weights=None, download=True):
     from .weights import download_weights
 
     space = spaces.get(name)
-    import os
-
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -285,8 +284,10 @@ def load(name, weights=None, download=True, quiet=False):
     if space.sha256 and not reference and not quiet:
         warnings.warn(f"{path.name} (sha256 {digest[:12]}...) is not the published {space.filename}: the network "
                       "loads, but its scores are not comparable to published ones", stacklevel=2)
-    loaded = LoadedEncoder(model, str(path), digest, "torchscript" if path.suffix == ".pt" and space.sha256 else
-                           "state_dict", reference, space.name)
+    from .weights import _is_torchscript
+
+    fmt = "safetensors" if path.suffix == ".safetensors" else "torchscript" if _is_torchscript(path) else "state_dict"
+    loaded = LoadedEncoder(model, str(path), digest, fmt, reference, space.name)
     _LOADED.clear()
     _LOADED[key] = loaded
     return loaded
