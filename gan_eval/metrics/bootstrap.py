@@ -70,12 +70,16 @@ def fid_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICATE
     """Bootstrap interval of the Fréchet distance (FID) between two feature sets.
 
     Each replicate's FD is :func:`gan_eval.metrics.fid.fid_from_features` on the resampled
-    features (float64). Returns the ``"value"`` entry of :func:`bootstrap_ci`.
+    features (float64). Returns the ``"value"`` entry of :func:`bootstrap_ci`, its bounds
+    clipped at 0 (a distance; the basic interval can reach below 0 when the bias is large, as
+    with fewer samples than dimensions, where no interval is trustworthy).
     """
     from .fid import fid_from_features
 
-    return bootstrap_ci(real_features, fake_features, lambda a, b: fid_from_features(a, b, warn=False),
-                        replicates, level, seed, method)["value"]
+    ci = bootstrap_ci(real_features, fake_features, lambda a, b: fid_from_features(a, b, warn=False),
+                      replicates, level, seed, method)["value"]
+    ci["low"], ci["high"] = max(ci["low"], 0.0), max(ci["high"], 0.0)
+    return ci
 
 
 def kid_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICATES, level=defaults.CI_LEVEL,
