@@ -25,6 +25,13 @@ _EXPORTS = {
     "kernel_inception_distance": "gan_eval.metrics.kid",
     "precision_recall": "gan_eval.metrics.prdc",
     "density_coverage": "gan_eval.metrics.prdc",
+    # uncertainty: FID∞ / KID∞ and bootstrap intervals
+    "fid_infinity": "gan_eval.metrics.infinity",
+    "kid_infinity": "gan_eval.metrics.infinity",
+    "bootstrap_ci": "gan_eval.metrics.bootstrap",
+    "fid_ci": "gan_eval.metrics.bootstrap",
+    "kid_ci": "gan_eval.metrics.bootstrap",
+    "prdc_ci": "gan_eval.metrics.bootstrap",
     # distribution estimators
     "parzen_log_likelihood": "gan_eval.metrics.parzen",
     "select_bandwidth": "gan_eval.metrics.parzen",

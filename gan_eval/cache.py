@@ -6,7 +6,8 @@ Location: ``cache_dir() / "features"`` (``$GAN_EVAL_CACHE/features``, default
 Key: sha256 over the input's fingerprint (``ImageSource.fingerprint()``: the SHA-256 of the bytes
 of every file of a folder with its relative path; of the whole file for a zip, .npy or .npz), the
 network weights' sha256, the resize mode, the stored outputs, the precision and
-``FORMAT_VERSION``. The fingerprint covers content, not sizes and times, so an edit that keeps
+``FORMAT_VERSION``; outside Inception's feature space also the space's name (``features``) and its
+dimension (``dims``), with ``resize`` then naming the space's own preprocessing. The fingerprint covers content, not sizes and times, so an edit that keeps
 the size and restores the mtime (``cp -p``, ``rsync -a``, ``tar -x``) still gives another key: a
 stale entry is never found. The price is reading every byte of the input once per lookup
 (sha256 runs at a few hundred MB/s per core, several threads in parallel), far less than decoding
@@ -81,9 +82,13 @@ def stored_outputs(count, needed):
     return tuple(o for o in OUTPUTS if o in needed)
 
 
-def make_key(fingerprint, weights_sha256, resize, outputs, precision):
+def make_key(fingerprint, weights_sha256, resize, outputs, precision, features="inception"):
     parts = {"fingerprint": fingerprint, "weights_sha256": weights_sha256, "resize": resize,
              "outputs": list(outputs), "precision": precision, "format": FORMAT_VERSION}
+    if features != "inception":  # Inception's keys stay as they were
+        from .features.spaces import get
+
+        parts.update(features=features, dims=get(features).dims)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
@@ -118,13 +123,14 @@ def _entry_from(path, key, parts):
     try:
         count = int(meta["count"])
         features = {o: arrays[f"feat_{o}"] for o in parts["outputs"]}
+        dims = dict(DIMS, pool3=parts.get("dims", DIMS["pool3"]))
         for o, f in features.items():
-            if f.dtype != np.float32 or f.shape != (count, DIMS[o]) or not np.isfinite(f).all():
+            if f.dtype != np.float32 or f.shape != (count, dims[o]) or not np.isfinite(f).all():
                 return None
         if "sum" in arrays:
-            stats = Statistics(DIMS["pool3"])
+            stats = Statistics(dims["pool3"])
             s, so, n = arrays["sum"], arrays["sum_outer"], int(arrays["count"])
-            if s.shape != (DIMS["pool3"],) or so.shape != (DIMS["pool3"],) * 2 or n != count:
+            if s.shape != (dims["pool3"],) or so.shape != (dims["pool3"],) * 2 or n != count:
                 return None
             if not (np.isfinite(s).all() and np.isfinite(so).all()):
                 return None
@@ -146,7 +152,7 @@ def _tensor(a):
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))
 
 
-def lookup(fingerprint, weights_sha256, resize, precision, count, needed):
+def lookup(fingerprint, weights_sha256, resize, precision, count, needed, features="inception"):
     """The entry for these key parts that holds at least the `needed` outputs, or None.
 
     A file that exists under a candidate key but cannot be read or does not match is deleted.
@@ -154,7 +160,7 @@ def lookup(fingerprint, weights_sha256, resize, precision, count, needed):
     if fingerprint is None:
         return None
     try:
-        return _lookup(fingerprint, weights_sha256, resize, precision, count, needed)
+        return _lookup(fingerprint, weights_sha256, resize, precision, count, needed, features)
     except OSError as e:
         _warn_unusable(e)
         return None
@@ -165,9 +171,9 @@ def _warn_unusable(e):
                   stacklevel=3)
 
 
-def _lookup(fingerprint, weights_sha256, resize, precision, count, needed):
+def _lookup(fingerprint, weights_sha256, resize, precision, count, needed, features):
     for outputs in _candidates(count, needed):
-        key, parts = make_key(fingerprint, weights_sha256, resize, outputs, precision)
+        key, parts = make_key(fingerprint, weights_sha256, resize, outputs, precision, features)
         path = features_dir() / f"{key}.npz"
         if not path.exists():
             continue
@@ -178,12 +184,13 @@ def _lookup(fingerprint, weights_sha256, resize, precision, count, needed):
     return None
 
 
-def store(fingerprint, weights_sha256, resize, precision, source_name, location, stats, features):
+def store(fingerprint, weights_sha256, resize, precision, source_name, location, stats, features,
+          space="inception"):
     """Write an entry (features: output -> N x d array, all of them stored). Returns the key or None."""
     if fingerprint is None:
         return None
     outputs = tuple(o for o in OUTPUTS if o in features)
-    key, parts = make_key(fingerprint, weights_sha256, resize, outputs, precision)
+    key, parts = make_key(fingerprint, weights_sha256, resize, outputs, precision, space)
     meta = dict(parts, key=key, source=str(source_name), location=str(location), count=int(stats.count),
                 stats=bool(stats.count >= STATS_MIN_COUNT),
                 created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -227,10 +234,10 @@ def _remove_stale_temporaries(folder):
 def _prune(new):
     """Delete entries the new one supersedes: same location and network settings, and either
     another fingerprint (the images there have changed) or a subset of its outputs."""
-    same = ("weights_sha256", "resize", "precision", "format", "location")
+    same = ("weights_sha256", "resize", "precision", "format", "location", "features")
     for info in entries():
         m = info.get("meta")
-        if m is None or m.get("key") == new["key"] or any(m.get(k) != new[k] for k in same):
+        if m is None or m.get("key") == new["key"] or any(m.get(k) != new.get(k) for k in same):
             continue
         if m.get("fingerprint") != new["fingerprint"] or (
                 set(m.get("outputs", ())) <= set(new["outputs"]) and m.get("stats") == new["stats"]):
@@ -286,6 +293,7 @@ def find(name, prefer=None):
         return None
     e = matches[0]
     parts = {k: e["meta"].get(k) for k in ("fingerprint", "weights_sha256", "resize", "outputs", "precision", "format")}
+    parts.update({k: e["meta"][k] for k in ("features", "dims") if k in e["meta"]})
     return _entry_from(e["path"], e["key"], parts)
 
 

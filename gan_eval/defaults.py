@@ -59,3 +59,7 @@ MMD_MEDIAN_MAX_POINTS = 4000
 
 # k-NN divergence estimators (Wang, Kulkarni & Verdú 2009; Kozachenko-Leonenko entropies): default k.
 DIVERGENCE_K = 5
+
+# Bootstrap confidence intervals (gan_eval/metrics/bootstrap.py): level and replicates.
+CI_LEVEL = 0.95
+BOOTSTRAP_REPLICATES = 200

@@ -10,7 +10,8 @@ import numpy as np
 
 from . import defaults, distributed, provenance
 from .errors import GanEvalError
-from .features.extract import check_outputs, iter_features, load_network, resolve_precision
+from .features import spaces
+from .features.extract import check_outputs, iter_features, load_network, preprocessing, resolve_precision
 from .inputs import StatisticsInput, open_input
 from .metrics.fid import fid_from_moments
 from .stats import Statistics
@@ -38,7 +39,7 @@ def feature_pass(source, loaded, resize, batch_size, device, num_workers, progre
     """
     src = open_input(source)
     names = tuple(dict.fromkeys(("pool3",) + tuple(outputs) + tuple(keep)))
-    stats = Statistics(2048)
+    stats = Statistics(spaces.get(loaded.features).dims)
     kept = {n: [] for n in names}
     small_pool3 = []
     shard = distributed.shard_indices(len(src), batch_size)  # None unless torch.distributed runs > 1 process
@@ -62,26 +63,35 @@ def feature_pass(source, loaded, resize, batch_size, device, num_workers, progre
 
 def _check_count(n, name):
     if n < 2:
-        raise GanEvalError(f"{name}: FID needs at least 2 images, got {n}")
+        raise GanEvalError(f"{name}: a Fréchet distance needs at least 2 images, got {n}")
+
+
+def _space(features, weights):
+    return spaces.get(features if features is not None else getattr(weights, "features", None))
 
 
 def compute_statistics(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
-                       device=None, num_workers=None, progress=True, precision="fp32", quiet=False, output=None):
-    """Mean and covariance of the pool3 features of `source` without holding all features.
+                       device=None, num_workers=None, progress=True, precision="fp32", quiet=False, output=None,
+                       features=None):
+    """Mean and covariance of the features of `source` without holding all features.
 
     `source` is any image input :func:`fid` takes (a statistics file already is statistics:
-    GanEvalError). Returns ``(mu, sigma, n)`` (float64); ``mu``/``sigma`` are what pytorch-fid's
-    .npz files hold. With `output`, also writes them there with ``n`` and the provenance
-    (``gan_eval.provenance``; ``.npz`` is appended to a name without it).
+    GanEvalError); `features` the feature space (``features.spaces``; default Inception pool3).
+    Returns ``(mu, sigma, n)`` (float64); ``mu``/``sigma`` are what pytorch-fid's .npz files hold.
+    With `output`, also writes them there with ``n`` and the provenance (``gan_eval.provenance``;
+    ``.npz`` is appended to a name without it).
     """
     from .devices import resolve_device
 
+    space = _space(features, weights)
+    prep = preprocessing(space.name, resize)[0]
     src = open_input(source)
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: already a statistics file; compute_statistics takes images")
-    precision = resolve_precision(precision, device)
-    record = provenance.for_run(resize, None, provenance.effective_precision(precision, resolve_device(device), quiet))
-    loaded = load_network(weights, quiet=quiet)
+    precision = resolve_precision(precision, device, space.name)
+    record = provenance.for_run(prep, None, provenance.effective_precision(precision, resolve_device(device), quiet),
+                                features=space.name)
+    loaded = load_network(weights, quiet=quiet, features=space.name)
     p = feature_pass(src, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
                      quiet=quiet)
     _check_count(p.count, p.name)
@@ -96,24 +106,40 @@ def compute_statistics(source, weights=None, resize=defaults.DEFAULT_RESIZE, bat
 
 def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
         device=None, num_workers=None, progress=True, precision="fp32", quiet=False, cache=True,
-        allow_mismatch=False):
-    """Fréchet Inception Distance between two inputs.
+        allow_mismatch=False, features=None, infinity=False, ci=None, bootstrap=defaults.BOOTSTRAP_REPLICATES,
+        seed=defaults.SEED):
+    """Fréchet distance between two inputs: the FID in Inception's feature space (default),
+    FD_DINOv2, FD_CLIP ... in the space named by `features` (``features.spaces``).
 
     Each input is a folder, .zip, .npy/.npz of uint8 images, an .npz of statistics (``mu``,
-    ``sigma``), a uint8 array/tensor (NHWC or NCHW) or a float tensor in [0, 1]. Returns a dict
-    with ``fid``, ``n1``, ``n2``, the settings the value stands on (``features``, ``resize``,
-    ``weights_sha256``, ``precision``) and ``inputs``: per input its source, kind, count, cache
-    status and settings (see ``gan_eval.provenance``). A statistics file recorded with other
-    settings than the run's (or, when both inputs are statistics, than the other file's) raises
-    GanEvalError unless ``allow_mismatch=True``. Sets smaller than 2048 use the exact low-rank
-    computation. With ``cache=True`` the network outputs of file inputs are read from / written to
-    the feature cache (see ``gan_eval.cache``).
+    ``sigma``), a dataset name, a uint8 array/tensor (NHWC or NCHW) or a float tensor in [0, 1].
+    Returns a dict with ``fid`` (Inception) or ``fd`` (other spaces), ``n1``, ``n2``, the settings
+    the value stands on (``features``, ``resize`` (Inception's resize mode, or the space's name for
+    its fixed preprocessing), ``weights_sha256``, ``precision``) and ``inputs``: per input its
+    source, kind, count, cache status and settings (see ``gan_eval.provenance``). A statistics file
+    recorded with other settings than the run's (or, when both inputs are statistics, than the
+    other file's) raises GanEvalError unless ``allow_mismatch=True``. Sets smaller than 2048 use
+    the exact low-rank computation. With ``cache=True`` the network outputs of file inputs are read
+    from / written to the feature cache (see ``gan_eval.cache``).
+
+    ``infinity=True`` adds ``fid_infinity`` / ``fd_infinity`` (:func:`gan_eval.metrics.infinity.
+    fid_infinity` of `source2` against `source1`, with its points); ``ci=0.95`` adds ``fid_ci`` /
+    ``fd_ci``, a bootstrap interval over `bootstrap` resamples (``metrics.bootstrap.fid_ci``),
+    both seeded by `seed` and computed from the kept features (no further network pass).
     """
     import warnings
 
-    precision = resolve_precision(precision, device)
+    space = _space(features, weights)
+    preprocessing(space.name, resize)
+    key = "fid" if space.name == spaces.DEFAULT else "fd"
+    precision = resolve_precision(precision, device, space.name)
     srcs = [open_input(source1), open_input(source2)]
-    loaded, run = _run_record(srcs, weights, resize, device, precision, quiet)
+    whole = ("pool3",) if (infinity or ci) else ()
+    for side, src in enumerate(srcs):
+        if isinstance(src, StatisticsInput) and (ci or (infinity and side == 1)):
+            raise GanEvalError(f"{src.name}: a statistics file has no per-image features, which "
+                               f"{'bootstrap intervals' if ci else 'the extrapolation'} need")
+    loaded, run = _run_record(srcs, weights, resize, device, precision, quiet, space)
     basis = provenance.reconcile([(s.name, s.provenance) for s in srcs if isinstance(s, StatisticsInput)], run,
                                  allow_mismatch, quiet)
     moments, sides = [], []
@@ -122,8 +148,8 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
             moments.append((src.mu, src.sigma, src.count, None))
             sides.append(_statistics_side(src, basis))
             continue
-        p, status = cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, precision=precision,
-                                quiet=quiet, cache=cache)
+        p, status = cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, needed=whole,
+                                precision=precision, quiet=quiet, cache=cache)
         _check_count(p.count, p.name)
         moments.append((p.stats.mean, p.stats.cov, p.count, p.features.get("pool3")))
         sides.append(provenance.side(src.name, "images", p.count, run, status))
@@ -131,14 +157,24 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     if m1.shape != m2.shape:
         raise GanEvalError(
             f"dimension mismatch: {srcs[0].name} has {m1.shape[0]}-d statistics, {srcs[1].name} has {m2.shape[0]}-d")
+    result = {}
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        value = fid_from_moments(m1, s1, n1, f1, m2, s2, n2, f2)
-    return {"fid": value, "n1": n1, "n2": n2, **_settings(basis), "inputs": sides}
+        result[key] = fid_from_moments(m1, s1, n1, f1, m2, s2, n2, f2)
+        if infinity:
+            from .metrics.infinity import fid_infinity
+
+            result[key + "_infinity"] = fid_infinity((m1, s1) if f1 is None else f1, f2, seed=seed)
+        if ci:
+            from .metrics.bootstrap import fid_ci
+
+            result[key + "_ci"] = fid_ci(f1, f2, replicates=bootstrap, level=ci, seed=seed)
+    result.update({"n1": n1, "n2": n2, **_settings(basis), "inputs": sides})
+    return result
 
 
-def _run_record(srcs, weights, resize, device, precision, quiet):
+def _run_record(srcs, weights, resize, device, precision, quiet, space):
     """(LazyNetwork, Provenance) of a run that passes images through the network; (None, None)
     when every input is a statistics file. Checks the device first, so that an impossible
     ``--device`` fails even when the cache would serve every input."""
@@ -147,8 +183,9 @@ def _run_record(srcs, weights, resize, device, precision, quiet):
     dev = resolve_device(device)
     if all(isinstance(s, StatisticsInput) for s in srcs):
         return None, None
-    loaded = LazyNetwork(weights, quiet=quiet)
-    return loaded, provenance.for_run(resize, loaded.sha256, provenance.effective_precision(precision, dev, quiet))
+    loaded = LazyNetwork(weights, quiet=quiet, features=space.name)
+    return loaded, provenance.for_run(preprocessing(space.name, resize)[0], loaded.sha256,
+                                      provenance.effective_precision(precision, dev, quiet), features=space.name)
 
 
 def _statistics_side(src, basis):
@@ -173,19 +210,27 @@ class LazyNetwork:
     """The weights' file and sha256 at once; the network itself only when a pass needs it, so a
     run served by the feature cache does not spend seconds building it."""
 
-    def __init__(self, weights=None, quiet=False):
+    def __init__(self, weights=None, quiet=False, features=None):
         from .features import weights as weights_mod
 
         self.quiet = quiet
-        if isinstance(weights, weights_mod.LoadedWeights):
+        self.features = _space(features, weights).name
+        if hasattr(weights, "sha256") and hasattr(weights, "model"):  # already loaded
+            if weights.features != self.features:
+                raise GanEvalError(f"weights loaded for {weights.features}, not {self.features}")
             self.path, self.sha256, self._loaded = weights.path, weights.sha256, weights
         else:
-            self.path = weights_mod.resolve(weights)
+            if self.features == spaces.DEFAULT:
+                self.path = weights_mod.resolve(weights)
+            else:
+                from .features import vit
+
+                self.path = vit.resolve(self.features, weights)
             self.sha256, self._loaded = weights_mod.sha256_of(self.path), None
 
     def get(self):
         if self._loaded is None:
-            self._loaded = load_network(self.path, quiet=self.quiet)
+            self._loaded = load_network(self.path, quiet=self.quiet, features=self.features)
         return self._loaded
 
 
@@ -202,13 +247,15 @@ def cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, 
     """
     from . import cache as feature_cache
 
-    precision = resolve_precision(precision, device)  # the cache keys on what runs, not on "auto"
+    precision = resolve_precision(precision, device, loaded.features)  # the cache keys on what runs, not "auto"
     n = len(src)
     keep = feature_cache.stored_outputs(n, needed)
     signature = src.signature() if cache else None
     fingerprint = src.fingerprint() if cache else None
+    space = loaded.features
+    prep = preprocessing(space, resize)[0]
     if fingerprint is not None:
-        entry = feature_cache.lookup(fingerprint, loaded.sha256, resize, precision, n, keep)
+        entry = feature_cache.lookup(fingerprint, loaded.sha256, prep, precision, n, keep, space)
         if distributed.all_true(entry is not None):  # under torch.distributed: every rank hit, or all run
             return FeaturePass(src.name, entry.stats, {o: entry.features[o] for o in keep}), "hit"
     loaded = loaded.get() if isinstance(loaded, LazyNetwork) else loaded
@@ -218,8 +265,8 @@ def cached_pass(src, loaded, resize, batch_size, device, num_workers, progress, 
     if fingerprint is None:
         return p, "off"
     if signature is not None and src.signature() == signature and distributed.is_main():
-        feature_cache.store(fingerprint, loaded.sha256, resize, precision, src.name, _location(src), p.stats,
-                            p.features)
+        feature_cache.store(fingerprint, loaded.sha256, prep, precision, src.name, _location(src), p.stats,
+                            p.features, space)
     return p, "miss"
 
 
@@ -243,8 +290,17 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
           batch_size=defaults.DEFAULT_BATCH_SIZE, device=None, num_workers=None, progress=True, cache=True,
           kid_subsets=defaults.KID_SUBSETS, kid_subset_size=defaults.KID_SUBSET_SIZE, k_pr=defaults.PR_K,
           k_dc=defaults.DC_K, is_splits=defaults.IS_SPLITS, seed=defaults.SEED, precision="fp32", quiet=False,
-          allow_mismatch=False):
+          allow_mismatch=False, features=None, infinity=False, ci=None, bootstrap=defaults.BOOTSTRAP_REPLICATES):
     """Several metrics of FAKE against REAL from one network pass per input.
+
+    `features` names the feature space (``features.spaces``; default Inception). Outside
+    Inception's space the Fréchet and kernel distances are reported as ``fd`` and ``kd`` (FD_DINOv2,
+    KD_CLIP, ...), precision/recall/density/coverage are measured in that space, and ``is`` is
+    unavailable (it needs Inception's classifier; the default metric set leaves it out there).
+    ``infinity=True`` adds ``fid_infinity`` (and ``kid_infinity`` with kid; ``fd_``/``kd_`` outside
+    Inception), the extrapolations of ``metrics.infinity``; ``ci=0.95`` adds ``<metric>_ci``
+    bootstrap intervals over `bootstrap` resamples (``metrics.bootstrap``) for fid, kid,
+    precision, recall, density and coverage. Both reuse the kept features and `seed`.
 
     `metrics`: any of ``fid`` (Fréchet Inception Distance), ``is`` (Inception Score of FAKE,
     logits without bias, `is_splits` splits), ``kid`` (Kernel Inception Distance, `kid_subsets`
@@ -273,9 +329,18 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
     from .metrics.kid import kernel_inception_distance
     from .metrics.prdc import density_coverage, precision_recall, prdc
 
+    space = _space(features, weights)
+    preprocessing(space.name, resize)
+    fd, kd = ("fid", "kid") if space.name == spaces.DEFAULT else ("fd", "kd")
     defaulted = metrics is None
     metrics = parse_metrics(METRICS if defaulted else metrics)
-    precision = resolve_precision(precision, device)
+    if space.name != spaces.DEFAULT:
+        if "is" in metrics and not defaulted:
+            raise GanEvalError(f"the Inception Score needs Inception's classifier; drop is from --metrics with "
+                               f"--features {space.name}")
+        metrics = tuple(m for m in metrics if m != "is")
+    precision = resolve_precision(precision, device, space.name)
+    extra = bool(infinity or ci)
     skipped = {}
     real_used = bool({"fid", "kid", "prdc"} & set(metrics))
     if not real_used and not quiet:
@@ -283,17 +348,21 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
                       "alone", stacklevel=2)
     srcs = {"real": open_input(real) if real_used else None, "fake": open_input(fake)}
     for side, src in srcs.items():
+        if isinstance(src, StatisticsInput) and extra and (ci or side == "fake"):
+            raise GanEvalError(f"{src.name}: a statistics file has no per-image features, which "
+                               f"{'bootstrap intervals' if ci else 'the extrapolation'} need")
         bad = [m for m in metrics if m not in _STATS_OK[side]]
         if isinstance(src, StatisticsInput) and bad:
             raise GanEvalError(
                 f"{src.name}: a statistics file (mu, sigma) can stand for {side.upper()} only with "
                 f"{' and '.join(_STATS_OK[side])}; {', '.join(bad)} need{'s' if len(bad) == 1 else ''} the images")
-    loaded, run = _run_record([s for s in srcs.values() if s is not None], weights, resize, device, precision, quiet)
+    loaded, run = _run_record([s for s in srcs.values() if s is not None], weights, resize, device, precision, quiet,
+                              space)
     files = [(s.name, s.provenance) for s in srcs.values() if isinstance(s, StatisticsInput)]
     basis = provenance.reconcile(files, run, allow_mismatch, quiet)
 
     def needed_outputs():
-        whole = ("pool3",) if {"kid", "prdc"} & set(metrics) else ()
+        whole = ("pool3",) if {"kid", "prdc"} & set(metrics) or extra else ()
         logits = ("logits_unbiased",) if "is" in metrics else ()
         real_runs = srcs["real"] is not None and not isinstance(srcs["real"], StatisticsInput)
         return {"real": whole + logits if real_runs else None,
@@ -346,7 +415,7 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
                 else:
                     s = srcs[side]
                     moments.append((s.mu, s.sigma, s.count, None))
-            result["fid"] = fid_from_moments(*moments[0], *moments[1])
+            result[fd] = fid_from_moments(*moments[0], *moments[1])
         if "is" in metrics:
             for side, name in (("fake", "is"), ("real", "is_real")):
                 if side in passes:
@@ -355,8 +424,8 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
         if "kid" in metrics:
             r = kernel_inception_distance(passes["real"].features["pool3"], passes["fake"].features["pool3"],
                                           subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-            result["kid"] = {"mean": r["mean"], "std": r["std"], "subset_size": r["subset_size"],
-                             "subsets": kid_subsets}
+            result[kd] = {"mean": r["mean"], "std": r["std"], "subset_size": r["subset_size"],
+                          "subsets": kid_subsets}
         if "prdc" in metrics:
             f_real, f_fake = passes["real"].features["pool3"], passes["fake"].features["pool3"]
             if (k_pr, k_dc) == (defaults.PR_K, defaults.DC_K):
@@ -364,6 +433,8 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
             else:
                 result.update(precision_recall(f_real, f_fake, k=k_pr))
                 result.update(density_coverage(f_real, f_fake, k=k_dc))
+        result.update(_uncertainty(metrics, passes, srcs, fd, kd, infinity, ci, bootstrap, seed, kid_subsets,
+                                   kid_subset_size, k_pr, k_dc))
 
     def side_record(side):
         src = srcs[side]
@@ -386,3 +457,30 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
         "inputs": {"real": side_record("real"), "fake": side_record("fake")},
     })
     return result
+
+
+def _uncertainty(metrics, passes, srcs, fd, kd, infinity, ci, bootstrap, seed, kid_subsets, kid_subset_size, k_pr,
+                 k_dc):
+    """The ``*_infinity`` extrapolations and ``*_ci`` bootstrap intervals asked for, from kept features."""
+    from .metrics import bootstrap as boot
+    from .metrics import infinity as inf
+
+    out = {}
+    fake = passes["fake"].features["pool3"] if "fake" in passes else None
+    real = passes["real"].features["pool3"] if "real" in passes else None
+    if infinity and "fid" in metrics:
+        ref = real if real is not None else (srcs["real"].mu, srcs["real"].sigma)
+        out[fd + "_infinity"] = inf.fid_infinity(ref, fake, seed=seed)
+    if infinity and "kid" in metrics:
+        out[kd + "_infinity"] = inf.kid_infinity(real, fake, subsets=kid_subsets, seed=seed)
+    if ci:
+        if "fid" in metrics:
+            out[fd + "_ci"] = boot.fid_ci(real, fake, replicates=bootstrap, level=ci, seed=seed)
+        if "kid" in metrics:
+            out[kd + "_ci"] = boot.kid_ci(real, fake, replicates=bootstrap, level=ci, seed=seed, subsets=kid_subsets,
+                                          subset_size=kid_subset_size)
+        if "prdc" in metrics:
+            for name, v in boot.prdc_ci(real, fake, replicates=bootstrap, level=ci, seed=seed, k_pr=k_pr,
+                                        k_dc=k_dc).items():
+                out[name + "_ci"] = v
+    return out

@@ -7,8 +7,8 @@ is refused unless asked for (``allow_mismatch=True``, ``--allow-mismatch``).
 
 A record holds the settings that change the numbers (``features``, ``resize``,
 ``weights_sha256``, ``precision``) and, for the reader, the ``gan_eval_version`` that wrote it.
-``features`` names the network output the statistics are taken from (``inception-v3-pool3``);
-another feature extractor plugs in by giving its own name there.
+``features`` names the feature space the statistics are taken from (``gan_eval.features.spaces``:
+``inception`` is the TF-Inception pool3 of FID, ``dinov2-vitl14``, ``clip-vitb32``, ...).
 """
 
 import json
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import GanEvalError
 
-INCEPTION_POOL3 = "inception-v3-pool3"
+INCEPTION_POOL3 = "inception"  # = features.spaces.DEFAULT (pool3 of the TF-Inception)
 KEY = "provenance"  # the .npz array holding the record as a JSON string
 # Fields whose difference changes the numbers, with how the CLI names each setting.
 COMPARED = {"features": "--features", "resize": "--resize", "weights_sha256": "weights", "precision": "--precision"}

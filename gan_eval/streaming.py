@@ -24,6 +24,10 @@ an .npz of statistics (mu, sigma; FID only), an array or tensor of images, or ``
 entry of the feature cache named by a key prefix or source path from ``gan-eval cache list``.
 ``reset()`` clears the fake side, and the real side unless it is a reference.
 
+``features=`` picks the feature space (``gan_eval.features.spaces``: ``inception`` by default,
+``dinov2-vitl14``, ``dinov2-vitb14``, ``clip-vitb32``) with ``weights=`` the matching file; FID
+then computes FD_DINOv2 etc., and InceptionScore refuses anything but Inception.
+
 Under torch.distributed, ``compute()`` combines the processes' sides first (``_sync``).
 """
 
@@ -45,8 +49,8 @@ POOL3_DIMS = 2048
 class _Side:
     """The accumulators of one side (real or fake): pool3 statistics and/or kept features."""
 
-    def __init__(self, whole=(), stats=False, keep_pool3_below=None, device="cpu"):
-        self.device = device
+    def __init__(self, whole=(), stats=False, keep_pool3_below=None, device="cpu", dims=POOL3_DIMS):
+        self.device, self.dims = device, dims
         self.whole = tuple(whole)
         self.keep_pool3_below = keep_pool3_below
         self.with_stats = stats
@@ -56,7 +60,7 @@ class _Side:
 
     def clear(self):
         self.count = 0
-        self.stats = Statistics(POOL3_DIMS, device=self.device) if self.with_stats else None
+        self.stats = Statistics(self.dims, device=self.device) if self.with_stats else None
         self.parts = {o: [] for o in self.whole}
         self.small = [] if self.keep_pool3_below else None  # pool3 rows while count < keep_pool3_below
 
@@ -77,7 +81,7 @@ class _Side:
         rows = self.small if output == "pool3" and output not in self.whole else self.parts.get(output)
         if rows is None:
             return None
-        return torch.cat(rows) if rows else torch.zeros((0, POOL3_DIMS), device=self.device)
+        return torch.cat(rows) if rows else torch.zeros((0, self.dims), device=self.device)
 
     def fid_moments(self, label):
         if self.moments is not None:
@@ -95,18 +99,24 @@ class _StreamingMetric:
     two_sided = True
 
     def __init__(self, reference=None, weights=None, resize=defaults.DEFAULT_RESIZE, device=None, precision="fp32",
-                 cache=True, quiet=False, allow_mismatch=False):
+                 cache=True, quiet=False, allow_mismatch=False, features=None):
+        from .features import spaces
+        from .features.extract import preprocessing
+
+        space = spaces.get(features if features is not None else getattr(weights, "features", None))
+        preprocessing(space.name, resize)
+        self.features, self.dims = space.name, space.dims
         self.resize, self.quiet, self.allow_mismatch = resize, quiet, allow_mismatch
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)  # "auto" resolved once: the cache keys on it
-        self._loaded = load_network(weights, quiet=quiet)
+        self.precision = resolve_precision(precision, self.device, space.name)  # "auto" resolved once: the cache keys on it
+        self._loaded = load_network(weights, quiet=quiet, features=space.name)
         check_outputs(self._loaded, self.outputs)
         self._sides = {"real": self._new_side(), "fake": self._new_side()} if self.two_sided else {"fake": self._new_side()}
         if reference is not None:
             self._sides["real"] = self._reference_side(reference, cache)
 
     def _new_side(self):
-        return _Side(whole=self.outputs, device=self.device)
+        return _Side(whole=self.outputs, device=self.device, dims=self.dims)
 
     def update(self, images, real):
         """Add a batch of images to the real (``real=True``) or the generated (``real=False``) side."""
@@ -164,8 +174,11 @@ class _StreamingMetric:
                                        f"{type(self).__name__} needs the reference images' features")
                 from . import provenance
 
-                run = provenance.for_run(self.resize, self._loaded.sha256,
-                                         provenance.effective_precision(self.precision, self.device, True))
+                from .features.extract import preprocessing
+
+                run = provenance.for_run(preprocessing(self.features, self.resize)[0], self._loaded.sha256,
+                                         provenance.effective_precision(self.precision, self.device, True),
+                                         features=self.features)
                 provenance.reconcile([(src.name, src.provenance)], run, self.allow_mismatch, self.quiet)
                 side.moments = (src.mu, src.sigma, src.count)
                 side.count = src.count
@@ -181,15 +194,16 @@ class _StreamingMetric:
 
     def _from_cache(self, name):
         from . import cache as feature_cache
+        from .features.extract import preprocessing
 
+        want = {"weights_sha256": self._loaded.sha256, "resize": preprocessing(self.features, self.resize)[0],
+                "precision": self.precision, "features": None if self.features == "inception" else self.features}
         try:
-            entry = feature_cache.find(name, prefer={"weights_sha256": self._loaded.sha256, "resize": self.resize,
-                                                     "precision": self.precision})
+            entry = feature_cache.find(name, prefer=want)
         except ValueError as e:
             raise GanEvalError(str(e)) from None
         if entry is None:
             raise GanEvalError(f"no readable feature-cache entry matches {name!r} (see `gan-eval cache list`)")
-        want = {"weights_sha256": self._loaded.sha256, "resize": self.resize, "precision": self.precision}
         differ = [f"{k} {entry.meta.get(k)!r} != {v!r}" for k, v in want.items() if entry.meta.get(k) != v]
         if differ:
             raise GanEvalError(f"cache entry {entry.key[:12]} was computed with other settings ({'; '.join(differ)})")
@@ -202,7 +216,7 @@ class _StreamingMetric:
         side.parts = {o: [torch.as_tensor(features[o]).to(self.device)] for o in side.whole}
         side.count = stats.count
         if side.with_stats:
-            side.stats = Statistics(POOL3_DIMS, device=self.device).merge(stats)
+            side.stats = Statistics(self.dims, device=self.device).merge(stats)
         if side.keep_pool3_below is not None:
             small = features.get("pool3")
             side.small = [torch.as_tensor(small).to(self.device)] if small is not None else None
@@ -232,7 +246,7 @@ class FID(_StreamingMetric):
     _accepts_statistics = True
 
     def _new_side(self):
-        return _Side(stats=True, keep_pool3_below=defaults.FID_DIMS, device=self.device)
+        return _Side(stats=True, keep_pool3_below=defaults.FID_DIMS, device=self.device, dims=self.dims)
 
     def compute(self):
         from .metrics.fid import fid_from_moments

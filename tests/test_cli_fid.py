@@ -30,6 +30,7 @@ def test_fid_json_and_text(random_weights, fixtures_dir, fixture_fid, capsys):
     assert code == 0, err
     r = json.loads(out)
     assert set(r) == {"fid", "n1", "n2", "features", "resize", "weights_sha256", "precision", "inputs"}
+    assert r["features"] == "inception"
     assert r["n1"] == r["n2"] == 20 and r["resize"] == "tensorflow"
     assert r["fid"] == pytest.approx(fixture_fid["fid"], rel=1e-6) and r["fid"] > 1.0  # same pipeline; float32 network
     assert "2048" in err  # the small-sample warning, one line

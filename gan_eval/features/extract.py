@@ -19,7 +19,7 @@ from .. import defaults, devices
 from ..devices import resolve_device  # noqa: F401  (re-exported)
 from ..errors import GanEvalError, WeightsError
 from ..inputs import StatisticsInput, open_input
-from . import heap, preprocess
+from . import heap, preprocess, spaces
 from . import weights as weights_mod
 
 PRECISIONS = ("fp32", "tf32", "bf16", "bf16x3")
@@ -29,8 +29,8 @@ CHOICES = PRECISIONS + ("auto",)
 class _Preprocessed(Dataset):
     """(index, tensor, error message) per image, so a bad file becomes one clean message."""
 
-    def __init__(self, source, resize, indices):
-        self.source, self.fn, self.indices = source, preprocess.get(resize), indices
+    def __init__(self, source, fn, indices):
+        self.source, self.fn, self.indices = source, fn, indices
 
     def __len__(self):
         return len(self.indices)
@@ -107,16 +107,22 @@ def auto_workers(n_images, batch_size, device):
     return max(1, min(4, cores // 2))
 
 
-def resolve_precision(precision, device=None):
+def resolve_precision(precision, device=None, features=None):
     """The precision that `precision` names on `device`: itself, or for ``"auto"`` "bf16x3" on a
     CPU with a bf16 matrix engine (AMX; ``devices.cpu_has_bf16_engine``) and "fp32" everywhere else
-    (CUDA included: the GPU path's default stays plain float32). Raises GanEvalError for an
-    unknown name."""
+    (CUDA included: the GPU path's default stays plain float32). bf16x3 exists for Inception's
+    convolutions only: in another feature space (`features`) "auto" is "fp32" and "bf16x3" is
+    refused. Raises GanEvalError for an unknown name."""
     if precision not in CHOICES:
         raise GanEvalError(f"unknown precision {precision!r}; choose one of: {', '.join(CHOICES)}")
+    inception = spaces.get(features).name == spaces.DEFAULT
+    if precision == "bf16x3" and not inception:
+        raise GanEvalError(f"--precision bf16x3 applies to Inception features only; use fp32, tf32 or bf16 with "
+                           f"--features {spaces.get(features).name}")
     if precision != "auto":
         return precision
-    return "bf16x3" if resolve_device(device).type == "cpu" and devices.cpu_has_bf16_engine() else "fp32"
+    engine = inception and resolve_device(device).type == "cpu" and devices.cpu_has_bf16_engine()
+    return "bf16x3" if engine else "fp32"
 
 
 @contextlib.contextmanager
@@ -154,9 +160,12 @@ _DEVICE_MODELS = {}
 
 
 def _model_on(loaded, device):
-    key = (loaded.sha256, str(device))
+    key = (loaded.sha256, loaded.features, str(device))
     if key not in _DEVICE_MODELS:
         _DEVICE_MODELS.clear()
+        if loaded.features != spaces.DEFAULT:  # a library's encoder, run as it is
+            _DEVICE_MODELS[key] = loaded.model.to(device)
+            return _DEVICE_MODELS[key]
         from .fused import fuse
 
         # An inference copy with batch norm folded (and one oneDNN call per layer on CPU): on 2 CPU
@@ -168,15 +177,43 @@ def _model_on(loaded, device):
     return _DEVICE_MODELS[key]
 
 
-def load_network(weights=None, quiet=False):
-    """A LoadedWeights for `weights` (a path, None to resolve, or an already LoadedWeights)."""
+def load_network(weights=None, quiet=False, features=None):
+    """The network of feature space `features` (None: Inception) with `weights` (a path, None to
+    resolve, or an already loaded network): a LoadedWeights for Inception, else a vit.LoadedEncoder."""
+    space = spaces.get(features if features is not None else getattr(weights, "features", None))
+    if space.name != spaces.DEFAULT:
+        from . import vit
+
+        return vit.load(space.name, weights, quiet=quiet)
     if isinstance(weights, weights_mod.LoadedWeights):
         return weights
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise GanEvalError(f"weights loaded for {getattr(weights, 'features', '?')}, not {space.name}")
     return weights_mod.load(weights, quiet=quiet)
+
+
+def preprocessing(features, resize):
+    """``(name, per-image function)`` of the preprocessing for feature space `features`.
+
+    Inception: the `resize` mode (``preprocess``). Other spaces have one fixed preprocessing
+    (``vit``); `resize` must then be None or the default, and the name is the space's
+    (e.g. ``"dinov2-vitl14"``), which the cache key and the results record.
+    """
+    space = spaces.get(features)
+    if space.name == spaces.DEFAULT:
+        return resize, preprocess.get(resize)
+    if resize not in (None, defaults.DEFAULT_RESIZE):
+        raise GanEvalError(f"--resize {resize} applies to Inception features; {space.name} has its own "
+                           f"preprocessing ({space.preprocessing})")
+    from . import vit
+
+    return space.name, vit.PREPROCESS[space.name]
 
 
 def check_outputs(loaded, outputs):
     """Raise WeightsError when `outputs` ask for logits that the loaded weights do not have."""
+    if any(n.startswith("logits") for n in outputs) and loaded.features != spaces.DEFAULT:
+        raise GanEvalError(f"the Inception Score needs Inception's classifier; {loaded.features} features have none")
     if any(n.startswith("logits") for n in outputs) and not loaded.has_logits:
         raise WeightsError(
             f"{loaded.path} holds Inception features only (no 1008-class classifier), so logits and the Inception "
@@ -185,18 +222,23 @@ def check_outputs(loaded, outputs):
 
 def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
                   device=None, num_workers=None, outputs=("pool3",), progress=True, precision="fp32",
-                  indices=None, quiet=False):
-    """Yield ``(indices, {output: float32 CPU tensor})`` batch by batch, in index order."""
+                  indices=None, quiet=False, features=None):
+    """Yield ``(indices, {output: float32 CPU tensor})`` batch by batch, in index order.
+
+    `features` names the feature space (``features.spaces``; None: Inception, or the space of an
+    already loaded `weights`); the ``pool3`` output holds that space's features.
+    """
     names = _normalise_outputs(outputs)
     src = open_input(source)
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: a statistics file has no images to extract features from")
-    preprocess.get(resize)
+    space = spaces.get(features if features is not None else getattr(weights, "features", None))
+    _, fn = preprocessing(space.name, resize)
     dev = resolve_device(device)
-    precision = resolve_precision(precision, dev)
+    precision = resolve_precision(precision, dev, space.name)
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         raise GanEvalError(f"batch size must be a positive integer, got {batch_size!r}")
-    loaded = load_network(weights, quiet=quiet)
+    loaded = load_network(weights, quiet=quiet, features=space.name)
     check_outputs(loaded, names)
     model = _model_on(loaded, dev)
     if batch_size is None:
@@ -205,7 +247,7 @@ def iter_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     if num_workers is None:
         num_workers = auto_workers(len(idx), batch_size, dev)
     loader = DataLoader(
-        _Preprocessed(src, resize, idx), batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers),
+        _Preprocessed(src, fn, idx), batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers),
         collate_fn=functools.partial(_collate, channels_last=dev.type == "cpu"), pin_memory=dev.type == "cuda",
         worker_init_fn=_worker_init if num_workers else None,
         persistent_workers=False, prefetch_factor=4 if num_workers else None)
@@ -236,17 +278,21 @@ def _run(loader, model, names, precision, dev, bar):
 
 
 def extract_features(source, weights=None, resize=defaults.DEFAULT_RESIZE, batch_size=defaults.DEFAULT_BATCH_SIZE,
-                     device=None, num_workers=None, outputs="pool3", progress=True, precision="fp32", quiet=False):
-    """Inception features of every image of `source` (folder, zip, .npy/.npz, array or tensor).
+                     device=None, num_workers=None, outputs="pool3", progress=True, precision="fp32", quiet=False,
+                     features=None):
+    """Features of every image of `source` (folder, zip, .npy/.npz, array or tensor).
 
-    Returns a float32 numpy array (N x 2048 for ``outputs="pool3"``), or a dict of arrays when
-    `outputs` is a list (``pool3``, ``logits``, ``logits_unbiased``). See ``preprocess`` for the
-    resize modes and ``weights`` for how the weight file is found.
+    `features`: the feature space (``features.spaces``: ``inception`` by default,
+    ``dinov2-vitl14``, ``dinov2-vitb14``, ``clip-vitb32``). Returns a float32 numpy array
+    (N x 2048 for Inception's ``outputs="pool3"``, N x dims of the space otherwise), or a dict of
+    arrays when `outputs` is a list (``pool3``, and for Inception ``logits``,
+    ``logits_unbiased``). See ``preprocess`` for Inception's resize modes, ``vit`` for the other
+    spaces' preprocessing, and ``weights`` / ``vit.resolve`` for how the weight file is found.
     """
     names = _normalise_outputs(outputs)
     parts = {n: [] for n in names}
     for _, out in iter_features(source, weights, resize, batch_size, device, num_workers, names, progress,
-                                precision, quiet=quiet):
+                                precision, quiet=quiet, features=features):
         for n in names:
             parts[n].append(out[n].numpy())
     result = {n: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for n, p in parts.items()}
@@ -267,13 +313,19 @@ def features_of_batch(images, loaded, resize=defaults.DEFAULT_RESIZE, device=Non
 
     names = _normalise_outputs(outputs)
     check_outputs(loaded, names)
-    preprocess.get(resize)
-    if isinstance(images, ArraySource):
-        images = images.array
+    _, fn = preprocessing(loaded.features, resize)
+    if loaded.features == spaces.DEFAULT:
+        if isinstance(images, ArraySource):
+            images = images.array
+    else:  # the other spaces' fixed preprocessing runs image by image (PIL, as their reference code)
+        if isinstance(images, torch.Tensor) and images.dtype in (torch.float16, torch.bfloat16):
+            images = images.float()  # numpy has no bfloat16, and float16 arithmetic would misround 255 x
+        src = images if isinstance(images, ArraySource) else ArraySource(images, name="images")
+        images = torch.stack([fn(src.load(i)) for i in range(len(src))])
     dev = resolve_device(device)
     model = _model_on(loaded, dev)
     with torch.no_grad(), torch.autocast(dev.type, enabled=False):
-        x = preprocess.batch(images, resize).to(dev)
+        x = (preprocess.batch(images, resize) if loaded.features == spaces.DEFAULT else images).to(dev)
     with torch.no_grad(), torch.autocast(dev.type, enabled=False), _precision(precision, dev):
         if dev.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)

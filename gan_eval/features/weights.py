@@ -54,6 +54,7 @@ class LoadedWeights:
     sha256: str
     format: str  # "state_dict" or "torchscript"
     reference: bool  # a known reference file
+    features: str = "inception"  # the feature space (see features.spaces)
 
     @property
     def has_logits(self):
@@ -101,8 +102,12 @@ def _how_to_provide(path, reason):
     )
 
 
-def download_weights(dest, urls=URLS, sha256=SHA256):
-    """Download to a temp file beside `dest`, verify the SHA-256, then rename atomically."""
+def download_weights(dest, urls=URLS, sha256=SHA256, how_to_provide=None):
+    """Download to a temp file beside `dest`, verify the SHA-256, then rename atomically.
+
+    `how_to_provide(dest, reason)` words the error when every URL fails (default: Inception's).
+    """
+    how_to_provide = how_to_provide or _how_to_provide
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
@@ -129,7 +134,7 @@ def download_weights(dest, urls=URLS, sha256=SHA256):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise WeightsError(_how_to_provide(dest, "could not download the Inception weights (" + "; ".join(errors) + ")"))
+    raise WeightsError(how_to_provide(dest, "could not download the weights (" + "; ".join(errors) + ")"))
 
 
 def _is_torchscript(path):
