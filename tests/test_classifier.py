@@ -24,12 +24,14 @@ def test_weights_are_small_and_match_the_recorded_hash():
     assert file_sha256(WEIGHTS_PATH) == WEIGHTS_SHA256
 
 
+@pytest.mark.slow
 def test_accuracy_on_the_mnist_test_set(classifier, mnist_dir):
     images, labels = load_mnist(mnist_dir, "test")
     accuracy = float((predict_digits(classifier, images) == labels).mean())
     assert accuracy >= 0.990, f"test accuracy {accuracy:.4f}"
 
 
+@pytest.mark.slow
 def test_stacked_mnist_modes_of_real_images(classifier, mnist_dir):
     """Real Stacked MNIST: the predicted mode histogram is the true one up to classifier errors."""
     images, modes = load_stacked_mnist(mnist_dir, "test", n=3000, seed=0)
