@@ -12,7 +12,10 @@ batch; λ_KL = 1 as in the paper's §4). Each stage has its own CA.
   upsampling, 3×3 conv, batch norm, ReLU] → 16×16×w → 3×3 conv → tanh.
 - Stage-II G: Stage-I image → 3×3 conv (w) → 3×3 stride-2 conv (2w, 8×8) → concatenated with
   c replicated 8×8 → 3×3 conv (2w) → ``n_res`` residual blocks → 2 × upsampling blocks
-  (16×16×w, 32×32×w/2) → 3×3 conv → tanh.
+  (16×16×w, 32×32×w/2) → 3×3 conv → r; the output is tanh(atanh(0.99·up(x₁₆)) + r), with
+  up(x₁₆) the Stage-I image upsampled bilinearly. This global skip is ours, not the paper's:
+  Stage-II starts as an upsampler and learns corrections. Without it, our short CPU runs
+  (a few hundred Stage-II steps) collapsed Stage-II to one output that ignored its input.
 - D (both stages): 4×4 stride-2 convs (LeakyReLU 0.2, batch norm after the first) down to 4×4×4w;
   φ compressed by a linear layer to ``d_cond`` = 8 and replicated 4×4 (paper: N_d = 128) is
   concatenated; 3×3 conv, batch norm, LeakyReLU, then a 4×4 conv to one logit.
@@ -128,14 +131,16 @@ class StageIIGenerator(nn.Module):
                                     nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU())  # 8×8
         self.joint = nn.Sequential(nn.Conv2d(2 * w + c_dim, 2 * w, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
                                    *[_Res(2 * w) for _ in range(n_res)])
-        self.decode = nn.Sequential(*_up(2 * w, w), *_up(w, max(w // 2, 1)), nn.Conv2d(max(w // 2, 1), 1, 3, 1, 1), nn.Tanh())
+        self.decode = nn.Sequential(*_up(2 * w, w), *_up(w, max(w // 2, 1)), nn.Conv2d(max(w // 2, 1), 1, 3, 1, 1))
 
     def forward(self, low, phi, generator=None, sample=True):
         """(images (N, 1, 32, 32), μ, log σ²) from Stage-I images `low` (N, 1, 16, 16)."""
         c, mu, logvar = self.ca(phi, generator, sample)
         h = self.encode(low)
         h = torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], 1)
-        return self.decode(self.joint(h)), mu, logvar
+        # global skip: the net refines the upsampled Stage-I image (in tanh's pre-activation space)
+        base = torch.atanh(0.99 * F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False))
+        return torch.tanh(base + self.decode(self.joint(h))), mu, logvar
 
 
 class ConditionalDiscriminator(nn.Module):
