@@ -97,7 +97,7 @@ def run(out, work, quick=False, seeds=None, device=None, data_dir=None, quiet=Fa
 def _resize(images, size):
     from gan_eval_models.models.stackgan import resize_images
 
-    x = torch.from_numpy(np.ascontiguousarray(images)).float()[:, None]
+    x = torch.from_numpy(np.array(images, dtype=np.float32))[:, None]
     return resize_images(x, size)[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
 
 
