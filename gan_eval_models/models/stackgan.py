@@ -5,8 +5,9 @@ class-conditional MNIST: Stage-I draws 16×16 digits, Stage-II refines them to 3
 Condition: the class label's one-hot vector φ ∈ R^10 stands for the paper's text embedding φ_t
 (each class is one "caption"). Conditioning Augmentation (paper §3.1): a linear layer maps φ to
 (μ, log σ²) ∈ R^{2·c_dim}; c = μ + σ ⊙ ε with ε ~ N(0, I), and G's loss adds
-λ_KL · KL(N(μ, diag σ²) ‖ N(0, I)) = λ_KL · ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²) (mean over the
-batch; λ_KL = 1 as in the paper's §4). Each stage has its own CA.
+λ_KL · KL(N(μ, diag σ²) ‖ N(0, I)) / c_dim, KL = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), averaged
+over the batch (λ_KL = 1 as in the paper's §4; the division by c_dim is how the authors' code
+averages the KL over the elements). Each stage has its own CA.
 
 - Stage-I G: [c, z] (z ∈ R^``latent_dim`` ~ N(0, I)) → linear → 4×4×4w → 2 × [nearest ×2
   upsampling, 3×3 conv, batch norm, ReLU] → 16×16×w → 3×3 conv → tanh.
@@ -253,7 +254,7 @@ class Trainer:
         D.requires_grad_(False)
         try:
             adv = generator_adv_loss(D(fake, phi))
-            kl = kl_to_standard_normal(mu, logvar)
+            kl = kl_to_standard_normal(mu, logvar) / mu.shape[1]  # per dimension, as the authors' code averages it
             g_loss = adv + self.hp["lambda_kl"] * kl
             self.optimizers[f"G{stage}"].zero_grad(set_to_none=True)
             g_loss.backward()

@@ -69,7 +69,8 @@ def run(out, work, quick=False, seeds=None, device=None, data_dir=None, quiet=Fa
             row = {"direction": direction, "method": method}
             for key in rows[0]:
                 row[key + "_mean"], row[key + "_std"] = mean_std([r[key] for r in rows])
-            row["train_seconds"] = [round(x, 1) for x in seconds] if method == "CycleGAN" else []
+            # the runs' training time, once (both directions come from the same runs)
+            row["train_seconds"] = [round(x, 1) for x in seconds] if (method, direction) == ("CycleGAN", "a2b") else []
             ours.append(row)
     plots = ["translations.png"]
     _plot(pictures, out / plots[0])

@@ -28,7 +28,7 @@ from .common import finish, log, markdown_table, mean_std, prepare_out, save_sam
 NAME = "stackgan"
 TITLE = "StackGAN on MNIST: Stage-I (16 px) vs Stage-I+II (32 px), classifier scores"
 
-FULL = {"steps": 800, "batch_size": 32, "width": 12, "params": {}, "n_eval": 5000, "seeds": 1}
+FULL = {"steps": 600, "batch_size": 32, "width": 12, "params": {}, "n_eval": 5000, "seeds": 1}
 QUICK = {"steps": 20, "batch_size": 16, "width": 4, "params": {"n_res": 1}, "n_eval": 200, "seeds": 1}
 SAMPLE_SEED = 1234
 ROWS = ("real test digits, 16 px", "Stage-I, 16 px", "real test digits, 32 px", "Stage-I upsampled to 32 px",
@@ -84,7 +84,7 @@ def run(out, work, quick=False, seeds=None, device=None, data_dir=None, quiet=Fa
         "published": [], "plots": plots,
         "settings": {
             "training steps": f"{s['steps']} ({s['steps'] // 2} Stage-I, then {s['steps'] - s['steps'] // 2} Stage-II)",
-            "batch size": s["batch_size"], "width w": s["width"], "condition": "class one-hot φ, CA c_dim 8, λ_KL 1",
+            "batch size": s["batch_size"], "width w": s["width"], "condition": "class one-hot φ, CA c_dim 8, λ_KL 1 (KL averaged over the 8 dimensions)",
             "optimiser": "Adam 2e-4, β (0.5, 0.999), constant",
             "samples per row": f"{n} ({n // 10} per class, seed {SAMPLE_SEED})",
             "reference set for FID/P/R": f"MNIST train[50000:{50_000 + n}] resized to the row's resolution",
