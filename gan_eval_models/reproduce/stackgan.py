@@ -124,6 +124,12 @@ def markdown(result):
              "the committed MNIST classifier; FID/precision/recall are computed in its 128-d feature space against "
              "held-out real MNIST at the row's resolution (not Inception features). With several seeds: mean over "
              "seeds.", ""]
+    final = next(r for r in result["ours"] if r["method"].startswith("Stage-I+II"))
+    if final["conditional_accuracy_mean"] < 0.2:
+        parts += ["**The samples ignore their condition** (conditional accuracy near the 10% of chance): in a run "
+                  "this short the matching-aware discriminator, which learns to reject real digits with a wrong "
+                  "class, has not yet taught the generators to use c. Train longer (`--steps`) before reading the "
+                  "conditional columns; the Stage-I vs Stage-I+II comparison does not depend on them.", ""]
     parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
     parts.append(settings_markdown(result))
     return "\n".join(parts)
