@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-
 from _cli import run_cli as run
 
 ROWS = {

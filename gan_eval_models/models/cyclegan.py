@@ -26,8 +26,8 @@ Weights N(0, 0.02). Batch 16 (the paper's 1: on a CPU, larger batches are cheape
 """
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from gan_eval.errors import GanEvalError
 

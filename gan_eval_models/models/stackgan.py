@@ -31,8 +31,8 @@ averages the KL over the elements). Each stage has its own CA.
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from gan_eval.errors import GanEvalError
 
@@ -299,7 +299,7 @@ class Trainer:
             high, _, _ = G2(low, phi, gen)
             lows.append(low.cpu())
             highs.append(high.cpu())
-        u8 = lambda t: ((torch.cat(t)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
+        u8 = lambda t: ((torch.cat(t)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
         return u8(lows), u8(highs)
 
     def save_picture(self, path):

@@ -24,7 +24,15 @@ import numpy as np
 
 from gan_eval_models.classifier import load_classifier
 
-from .common import finish, log, markdown_table, mean_std, prepare_out, pyplot, settings_markdown
+from .common import (
+    finish,
+    log,
+    markdown_table,
+    mean_std,
+    prepare_out,
+    pyplot,
+    settings_markdown,
+)
 
 NAME = "cyclegan"
 TITLE = "CycleGAN: MNIST ↔ restyled MNIST (thick, inverted), content preservation and realism"

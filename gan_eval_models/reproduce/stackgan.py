@@ -23,7 +23,15 @@ import torch
 
 from gan_eval_models.classifier import load_classifier
 
-from .common import finish, log, markdown_table, mean_std, prepare_out, save_sample_grids, settings_markdown
+from .common import (
+    finish,
+    log,
+    markdown_table,
+    mean_std,
+    prepare_out,
+    save_sample_grids,
+    settings_markdown,
+)
 
 NAME = "stackgan"
 TITLE = "StackGAN on MNIST: Stage-I (16 px) vs Stage-I+II (32 px), classifier scores"
