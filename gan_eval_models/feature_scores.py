@@ -36,7 +36,7 @@ def to_grey28(images):
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
         raise GanEvalError(f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).permute(0, 3, 1, 2).mean(1, keepdim=True)
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).div_(255.0).permute(0, 3, 1, 2).mean(1, keepdim=True)
     if x.shape[-2:] != (28, 28):
         x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
     return x.clamp_(0, 1)

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError

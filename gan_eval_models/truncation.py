@@ -156,7 +156,7 @@ def truncation_sweep(run_dir, real, psi=DEFAULT_PSI, n=5000, variants=VARIANTS, 
             print(f"  {variant} psi={p}: fid {row['fid']:.3f} precision {row['precision']:.3f} "
                   f"recall {row['recall']:.3f}", file=sys.stderr, flush=True)
     return {"run_dir": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "features": features, "n": int(n),
-            "n_real": int(len(real_feats)), "seed": int(seed), "psi": list(psis), "variants": list(variants),
+            "n_real": len(real_feats), "seed": int(seed), "psi": list(psis), "variants": list(variants),
             "rows": rows, "real_cache": real_cache}
 
 

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from _cli import run_cli as run
 from PIL import Image
 
-from _cli import run_cli as run
 from gan_eval.errors import GanEvalError
 from gan_eval_models.multinet import NetsConfig, train_nets
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from _cli import run_cli as run
+
 from gan_eval.errors import GanEvalError
 from gan_eval_models.truncation import parse_psi, truncated_latent, truncation_sweep
 

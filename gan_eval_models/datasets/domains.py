@@ -32,7 +32,7 @@ PAIRS = ("restyled-mnist", "usps")
 
 def restyle(images):
     """Domain B of ``restyled-mnist``: 255 − maxfilter3×3(x) for uint8 (N, 28, 28) digits."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float()[:, None]
+    x = torch.from_numpy(np.array(images, dtype=np.float32))[:, None]
     thick = torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1)
     return (255 - thick[:, 0]).to(torch.uint8).numpy()
 

@@ -26,8 +26,8 @@ Weights N(0, 0.02). Batch 16 (the paper's 1: on a CPU, larger batches are cheape
 """
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from gan_eval.errors import GanEvalError
 
@@ -263,7 +263,7 @@ class Trainer:
             self.nets[k].eval()
         out = []
         for s in range(0, len(x), batch_size):
-            t = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size])).float().div(127.5).sub(1)[:, None].to(self.device)
+            t = torch.from_numpy(np.array(x[s:s + batch_size], dtype=np.float32)).div(127.5).sub(1)[:, None].to(self.device)
             for k in names:
                 t = self.nets[k](t)
             out.append(((t[:, 0].cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))

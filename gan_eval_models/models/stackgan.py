@@ -4,15 +4,19 @@ class-conditional MNIST: Stage-I draws 16×16 digits, Stage-II refines them to 3
 
 Condition: the class label's one-hot vector φ ∈ R^10 stands for the paper's text embedding φ_t
 (each class is one "caption"). Conditioning Augmentation (paper §3.1): a linear layer maps φ to
-(μ, log σ²) ∈ R^{2·c_dim}; c = μ + σ ⊙ ε with ε ~ N(0, I), and G's loss adds
-λ_KL · KL(N(μ, diag σ²) ‖ N(0, I)) = λ_KL · ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²) (mean over the
-batch; λ_KL = 1 as in the paper's §4). Each stage has its own CA.
+(μ, log σ²) ∈ R^{2·c_dim} (initialised with σ ≈ 0.14, see ``ConditioningAugmentation``); c = μ + σ ⊙ ε with ε ~ N(0, I), and G's loss adds
+λ_KL · KL(N(μ, diag σ²) ‖ N(0, I)) / c_dim, KL = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), averaged
+over the batch (λ_KL = 1 as in the paper's §4; the division by c_dim is how the authors' code
+averages the KL over the elements). Each stage has its own CA.
 
 - Stage-I G: [c, z] (z ∈ R^``latent_dim`` ~ N(0, I)) → linear → 4×4×4w → 2 × [nearest ×2
   upsampling, 3×3 conv, batch norm, ReLU] → 16×16×w → 3×3 conv → tanh.
 - Stage-II G: Stage-I image → 3×3 conv (w) → 3×3 stride-2 conv (2w, 8×8) → concatenated with
   c replicated 8×8 → 3×3 conv (2w) → ``n_res`` residual blocks → 2 × upsampling blocks
-  (16×16×w, 32×32×w/2) → 3×3 conv → tanh.
+  (16×16×w, 32×32×w/2) → 3×3 conv → r; the output is tanh(atanh(0.99·up(x₁₆)) + r), with
+  up(x₁₆) the Stage-I image upsampled bilinearly. This global skip is ours, not the paper's:
+  Stage-II starts as an upsampler and learns corrections. Without it, our short CPU runs
+  (a few hundred Stage-II steps) collapsed Stage-II to one output that ignored its input.
 - D (both stages): 4×4 stride-2 convs (LeakyReLU 0.2, batch norm after the first) down to 4×4×4w;
   φ compressed by a linear layer to ``d_cond`` = 8 and replicated 4×4 (paper: N_d = 128) is
   concatenated; 3×3 conv, batch norm, LeakyReLU, then a 4×4 conv to one logit.
@@ -27,8 +31,8 @@ batch; λ_KL = 1 as in the paper's §4). Each stage has its own CA.
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from gan_eval.errors import GanEvalError
 
@@ -75,9 +79,18 @@ class ConditioningAugmentation(nn.Module):
         super().__init__()
         self.fc = nn.Linear(embed_dim, 2 * c_dim)
         self.c_dim = c_dim
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default linear init, σ starting at e^−2 ≈ 0.14 (log σ² bias −4): the class is
+        readable in c from the first step. (Started at σ ≈ 1 and μ ≈ 0, our short runs never left
+        the KL's minimum and G ignored its condition.)"""
+        self.fc.reset_parameters()
+        with torch.no_grad():
+            self.fc.bias[self.c_dim:].fill_(-4.0)
 
     def forward(self, phi, generator=None, sample=True):
-        h = F.leaky_relu(self.fc(phi), 0.2)
+        h = self.fc(phi)
         mu, logvar = h[:, :self.c_dim], h[:, self.c_dim:]
         if not sample:
             return mu, mu, logvar
@@ -128,14 +141,16 @@ class StageIIGenerator(nn.Module):
                                     nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU())  # 8×8
         self.joint = nn.Sequential(nn.Conv2d(2 * w + c_dim, 2 * w, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
                                    *[_Res(2 * w) for _ in range(n_res)])
-        self.decode = nn.Sequential(*_up(2 * w, w), *_up(w, max(w // 2, 1)), nn.Conv2d(max(w // 2, 1), 1, 3, 1, 1), nn.Tanh())
+        self.decode = nn.Sequential(*_up(2 * w, w), *_up(w, max(w // 2, 1)), nn.Conv2d(max(w // 2, 1), 1, 3, 1, 1))
 
     def forward(self, low, phi, generator=None, sample=True):
         """(images (N, 1, 32, 32), μ, log σ²) from Stage-I images `low` (N, 1, 16, 16)."""
         c, mu, logvar = self.ca(phi, generator, sample)
         h = self.encode(low)
         h = torch.cat([h, c[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], 1)
-        return self.decode(self.joint(h)), mu, logvar
+        # global skip: the net refines the upsampled Stage-I image (in tanh's pre-activation space)
+        base = torch.atanh(0.99 * F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=False))
+        return torch.tanh(base + self.decode(self.joint(h))), mu, logvar
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -205,6 +220,8 @@ class Trainer:
                      "D2": ConditionalDiscriminator(32, w, hp["d_cond"]).to(device)}
         for net in self.nets.values():
             init_normal(net)
+        for g in ("G1", "G2"):
+            self.nets[g].ca.reset_parameters()
         betas = tuple(hp["betas"])
         self.optimizers = {k: torch.optim.Adam(n.parameters(), lr=hp["lr"], betas=betas) for k, n in self.nets.items()}
         self.generators = {"data": torch.Generator().manual_seed(cfg.seed + 10_007),
@@ -248,7 +265,7 @@ class Trainer:
         D.requires_grad_(False)
         try:
             adv = generator_adv_loss(D(fake, phi))
-            kl = kl_to_standard_normal(mu, logvar)
+            kl = kl_to_standard_normal(mu, logvar) / mu.shape[1]  # per dimension, as the authors' code averages it
             g_loss = adv + self.hp["lambda_kl"] * kl
             self.optimizers[f"G{stage}"].zero_grad(set_to_none=True)
             g_loss.backward()
@@ -282,7 +299,7 @@ class Trainer:
             high, _, _ = G2(low, phi, gen)
             lows.append(low.cpu())
             highs.append(high.cpu())
-        u8 = lambda t: ((torch.cat(t)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731
+        u8 = lambda t: ((torch.cat(t)[:, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
         return u8(lows), u8(highs)
 
     def save_picture(self, path):

@@ -24,7 +24,15 @@ import numpy as np
 
 from gan_eval_models.classifier import load_classifier
 
-from .common import finish, log, markdown_table, mean_std, prepare_out, pyplot, settings_markdown
+from .common import (
+    finish,
+    log,
+    markdown_table,
+    mean_std,
+    prepare_out,
+    pyplot,
+    settings_markdown,
+)
 
 NAME = "cyclegan"
 TITLE = "CycleGAN: MNIST ↔ restyled MNIST (thick, inverted), content preservation and realism"
@@ -69,7 +77,8 @@ def run(out, work, quick=False, seeds=None, device=None, data_dir=None, quiet=Fa
             row = {"direction": direction, "method": method}
             for key in rows[0]:
                 row[key + "_mean"], row[key + "_std"] = mean_std([r[key] for r in rows])
-            row["train_seconds"] = [round(x, 1) for x in seconds] if method == "CycleGAN" else []
+            # the runs' training time, once (both directions come from the same runs)
+            row["train_seconds"] = [round(x, 1) for x in seconds] if (method, direction) == ("CycleGAN", "a2b") else []
             ours.append(row)
     plots = ["translations.png"]
     _plot(pictures, out / plots[0])
