@@ -15,7 +15,8 @@ def extraction_options(f):
     f = click.option("--precision", type=click.Choice(["fp32", "bf16x3", "tf32", "bf16", "auto"]), default="fp32",
                      show_default=True,
                      help="Arithmetic of the network's convolutions. bf16x3: three bfloat16 products per float32 one "
-                          "(features within ~5e-5 of fp32; faster only on CPUs with AMX). tf32/bf16: faster on GPUs "
+                          "(features within ~5e-5 of fp32; for AMX CPUs and GPU tensor cores, ~2x slower than fp32 "
+                          "elsewhere). tf32/bf16: faster on GPUs "
                           "(bf16 also on AMX CPUs) but move FID by ~1e-3. auto: bf16x3 on AMX CPUs, else fp32. "
                           "See docs/precision.md.")(f)
     f = click.option("--num-workers", type=click.IntRange(min=0), default=None,
