@@ -1,12 +1,15 @@
 """Feature extraction end to end (PNG files to 2048-d pool3 features): gan_eval against pytorch-fid,
 torch-fidelity and torchmetrics, with the same weights, on the same folder.
 
-Run: ``python -m benchmarks.bench_extract [--n 256] [--rounds 3] [--quick] [--no-append]``.
+Run: ``python -m benchmarks.bench_extract [--n 256] [--rounds 3] [--precisions bf16x3,bf16] [--quick]
+[--no-append]``.
 
 A seeded folder of N 32x32 RGB PNGs; every contender decodes, resizes to 299 and runs the
 network on the CPU, its own way, with its default DataLoader workers, batch size 50:
 
-* gan_eval ``extract_features`` in its ``pytorch-fid`` and ``tensorflow`` (default) resize modes;
+* gan_eval ``extract_features`` in its ``pytorch-fid`` and ``tensorflow`` (default) resize modes,
+  and with ``--precisions`` the tensorflow mode at those precisions too (features compared with
+  its fp32 row; issue 20);
 * pytorch-fid ``get_activations`` (``InceptionV3([3])``, its CLI's default workers);
 * torch-fidelity ``get_featuresdict_from_dataset`` over its ``ImagesPathDataset``;
 * torchmetrics ``FrechetInceptionDistance.update`` (``antialias=False``: TF1 bilinear resize),
@@ -33,6 +36,7 @@ import numpy as np
 from . import harness
 
 HEADING = "## Feature extraction (issues 2 and 7)"
+HEADING_PRECISIONS = "## Feature extraction at each precision, peers in the same run (issue 20)"
 
 
 def write_pngs(folder, n, size=32, seed=0):
@@ -48,14 +52,15 @@ def write_pngs(folder, n, size=32, seed=0):
     return sorted(str(p) for p in folder.glob("*.png"))
 
 
-def contenders(folder, files, weights_path, loaded, batch_size=50):
+def contenders(folder, files, weights_path, loaded, batch_size=50, precisions=()):
     import torch
 
-    def ours(mode):
+    def ours(mode, precision="fp32"):
         def run():
             from gan_eval.features.extract import extract_features
 
-            return extract_features(folder, weights=loaded, resize=mode, batch_size=batch_size, progress=False)
+            return extract_features(folder, weights=loaded, resize=mode, batch_size=batch_size, progress=False,
+                                    precision=precision)
         return run
 
     import pytorch_fid.inception as pfi
@@ -101,14 +106,16 @@ def contenders(folder, files, weights_path, loaded, batch_size=50):
             tm.update(torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2), real=True)
         return torch.cat(captured).reshape(len(files), -1).numpy()
 
-    return {"gan_eval, pytorch-fid resize": ours("pytorch-fid"), "gan_eval, tensorflow resize": ours("tensorflow"),
-            "pytorch-fid 0.3": pytorch_fid, "torch-fidelity": torch_fidelity, "torchmetrics": torchmetrics}
+    runs = {"gan_eval, pytorch-fid resize": ours("pytorch-fid"), "gan_eval, tensorflow resize": ours("tensorflow")}
+    runs.update({f"gan_eval, tensorflow resize, {p}": ours("tensorflow", p) for p in precisions})
+    return {**runs, "pytorch-fid 0.3": pytorch_fid, "torch-fidelity": torch_fidelity, "torchmetrics": torchmetrics}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=256, help="PNG images in the folder")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--precisions", default="", help="more precisions for the tensorflow mode, e.g. bf16x3,bf16")
     ap.add_argument("--quick", action="store_true", help="32 images, one round; print only")
     ap.add_argument("--no-append", action="store_true", help="print only; do not touch RESULTS.md")
     a = ap.parse_args(argv)
@@ -125,8 +132,9 @@ def main(argv=None):
     from gan_eval.features.extract import load_network
 
     loaded = load_network(str(weights_path), quiet=True)
-    runs = contenders(tmp / "images", files, weights_path, loaded)
-    warm = contenders(tmp / "warmup", small_files, weights_path, loaded)
+    precisions = [p for p in a.precisions.split(",") if p and p != "fp32"]
+    runs = contenders(tmp / "images", files, weights_path, loaded, precisions=precisions)
+    warm = contenders(tmp / "warmup", small_files, weights_path, loaded, precisions=precisions)
     runs["float32 matmul 2048^3"] = warm["float32 matmul 2048^3"] = lambda: harness.matmul_gflops()
     res = harness.interleaved(runs, rounds=a.rounds, warmup=warm)
 
@@ -138,6 +146,7 @@ def main(argv=None):
             "(main process) | rel. diff of features |", "|---|---:|---:|---:|---:|---:|---|"]
     pairs = {"pytorch-fid 0.3": "gan_eval, pytorch-fid resize", "torch-fidelity": "gan_eval, tensorflow resize",
              "torchmetrics": "gan_eval, tensorflow resize"}
+    pairs.update({f"gan_eval, tensorflow resize, {p}": "gan_eval, tensorflow resize" for p in precisions})
     agree = {}
     for name, r in res.items():
         if r["error"]:
@@ -150,8 +159,11 @@ def main(argv=None):
         diff = ""
         if name in pairs and not res[pairs[name]]["error"]:
             rel = harness.rel_diff(r["value"], res[pairs[name]]["value"])
-            agree[name] = rel
-            diff = f"{rel:.1e} vs {pairs[name].split(', ')[1]}"
+            if name.startswith("gan_eval"):
+                diff = f"{rel:.1e} vs fp32"
+            else:
+                agree[name] = rel
+                diff = f"{rel:.1e} vs {pairs[name].split(', ')[1]}"
         rows.append(f"| {name} | {ips:.2f} | {cpu_per_img:.3f} | {gflops:.0f} | {gflops / mm_wall:.0%} | "
                     f"{harness.median(r['mib']):.0f} | {diff} |")
     rows.append(f"| float32 matmul 2048^3 | | | {mm_wall:.0f} ({mm_cpu:.0f} per CPU-s) | 100% | | |")
@@ -171,6 +183,10 @@ def main(argv=None):
     if ours_tf and peers:
         best = max(peers, key=peers.get)
         lines.append(goal(f"Goal ≥2x the fastest peer ({best}), our default mode", ours_tf / peers[best], 2.0))
+        for p in precisions:
+            rate = rates.get(f"gan_eval, tensorflow resize, {p}")
+            if rate:
+                lines.append(f"- {p}: {rate / peers[best]:.2f}x the fastest peer, {rate / ours_tf:.2f}x fp32.")
     if ours_tf:
         frac = ours_tf * harness.GFLOP_PER_IMAGE / mm_wall
         cpu_frac = (harness.GFLOP_PER_IMAGE / (harness.median(res["gan_eval, tensorflow resize"]["cpu"]) / a.n)) / mm_cpu
@@ -180,7 +196,7 @@ def main(argv=None):
         worst = max(agree.values())
         lines.append(f"- Features agree within {worst:.1e} relative (goal ≤1e-4: **{'met' if worst <= 1e-4 else 'not met'}**).")
     lines += ["", harness.load_note(machine)]
-    harness.report(HEADING, lines, not a.no_append)
+    harness.report(HEADING_PRECISIONS if precisions else HEADING, lines, not a.no_append)
 
 
 if __name__ == "__main__":

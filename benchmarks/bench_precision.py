@@ -86,6 +86,7 @@ def main(argv=None):
     ap.add_argument("--precisions", default="fp32,bf16x3,bf16,tf32",
                     help="comma-separated, fp32 first (default fp32,bf16x3,bf16,tf32)")
     ap.add_argument("--quick", action="store_true", help="fixtures only, print only")
+    ap.add_argument("--mnist-only", action="store_true", help="skip the fixtures pair")
     ap.add_argument("--no-append", action="store_true", help="print only; do not touch RESULTS.md")
     a = ap.parse_args(argv)
 
@@ -108,8 +109,9 @@ def main(argv=None):
         path, what = harness.pt_inception_weights(tmp)
         loaded = load(path, quiet=True)
 
-    pairs = {"fixtures, 20 vs 20 (32x32 PNGs)": (load_images(harness.ROOT / "data/fixtures/real"),
-                                                  load_images(harness.ROOT / "data/fixtures/fake"))}
+    pairs = {} if a.mnist_only else {
+        "fixtures, 20 vs 20 (32x32 PNGs)": (load_images(harness.ROOT / "data/fixtures/real"),
+                                            load_images(harness.ROOT / "data/fixtures/fake"))}
     if not a.quick:
         m = mnist_pair(a.n)
         if m is not None:

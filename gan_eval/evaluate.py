@@ -115,7 +115,8 @@ def fid(source1, source2, weights=None, resize=defaults.DEFAULT_RESIZE, batch_si
     ``sigma``), a dataset name, a uint8 array/tensor (NHWC or NCHW) or a float tensor in [0, 1].
     Returns a dict with ``fid`` (Inception) or ``fd`` (other spaces), ``n1``, ``n2``, the settings
     the value stands on (``features``, ``resize`` (Inception's resize mode, or the space's name for
-    its fixed preprocessing), ``weights_sha256``, ``precision``) and ``inputs``: per input its
+    its fixed preprocessing), ``weights_sha256``, ``network_precision`` (the arithmetic that ran,
+    "auto" resolved)) and ``inputs``: per input its
     source, kind, count, cache status and settings (see ``gan_eval.provenance``). A statistics file
     recorded with other settings than the run's (or, when both inputs are statistics, than the
     other file's) raises GanEvalError unless ``allow_mismatch=True``. Sets smaller than 2048 use
@@ -194,8 +195,11 @@ def _statistics_side(src, basis):
 
 
 def _settings(basis):
-    return {k: getattr(basis, k) if basis is not None else None
-            for k in ("features", "resize", "weights_sha256", "precision")}
+    """The settings a value stands on; the arithmetic is ``network_precision`` (``score``'s
+    ``precision`` is the metric)."""
+    names = {"features": "features", "resize": "resize", "weights_sha256": "weights_sha256",
+             "precision": "network_precision"}
+    return {out: getattr(basis, k) if basis is not None else None for k, out in names.items()}
 
 
 def _location(src):
@@ -318,7 +322,7 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
     Returns a dict: ``fid``; ``is`` and ``is_real`` as ``{"mean", "std"}`` over the splits; ``kid``
     as ``{"mean", "std", "subset_size", "subsets"}``; ``precision``, ``recall``, ``density``,
     ``coverage``; then ``n_real``, ``n_fake``, ``features``, ``resize``, ``weights_sha256``,
-    ``precision_mode`` (the arithmetic), ``cache`` (``{"real": ..., "fake": ...}``: hit, miss, off
+    ``network_precision`` (the arithmetic that ran, "auto" resolved), ``cache`` (``{"real": ..., "fake": ...}``: hit, miss, off
     or None when the side needed no pass), ``skipped`` (metric -> reason) and ``inputs`` (per side:
     source, kind, count, cache status and settings).
     """
@@ -448,10 +452,7 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
     result.update({
         "n_real": counted("real"),
         "n_fake": counted("fake"),
-        "features": settings["features"],
-        "resize": settings["resize"],
-        "weights_sha256": settings["weights_sha256"],
-        "precision_mode": settings["precision"],
+        **settings,
         "cache": status,
         "skipped": skipped,
         "inputs": {"real": side_record("real"), "fake": side_record("fake")},

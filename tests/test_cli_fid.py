@@ -29,9 +29,9 @@ def test_fid_json_and_text(random_weights, fixtures_dir, fixture_fid, capsys):
                           "--json", "--batch-size", "20", "--num-workers", "0"], capsys)
     assert code == 0, err
     r = json.loads(out)
-    assert set(r) == {"fid", "n1", "n2", "features", "resize", "weights_sha256", "precision", "inputs"}
+    assert set(r) == {"fid", "n1", "n2", "features", "resize", "weights_sha256", "network_precision", "inputs"}
     assert r["features"] == "inception"
-    assert r["n1"] == r["n2"] == 20 and r["resize"] == "tensorflow"
+    assert r["n1"] == r["n2"] == 20 and r["resize"] == "tensorflow" and r["network_precision"] == "fp32"
     assert r["fid"] == pytest.approx(fixture_fid["fid"], rel=1e-6) and r["fid"] > 1.0  # same pipeline; float32 network
     assert "2048" in err  # the small-sample warning, one line
     code, out, _ = run(["fid", fixtures_dir / "real", fixtures_dir / "fake", "--weights", random_weights, "--quiet",

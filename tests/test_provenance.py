@@ -89,7 +89,7 @@ def test_tf32_on_cpu_is_recorded_as_fp32_and_warned(setup, capsys):
     f = _write_stats(setup["tmp"] / "s.npz", for_run("tensorflow", setup["sha"], "fp32"))
     code, out, err = run_cli(["fid", f, setup["fake"], "--precision", "tf32", "--json", *setup["w"]], capsys)
     assert code == 0, err
-    assert "tf32 has no effect" in err and json.loads(out)["precision"] == "fp32"
+    assert "tf32 has no effect" in err and json.loads(out)["network_precision"] == "fp32"
 
 
 def test_file_without_provenance_loads_with_one_warning(setup, capsys):
@@ -109,7 +109,7 @@ def test_json_states_each_side_also_when_both_are_statistics_files(setup, capsys
     code, out, err = run_cli(["fid", a, b, "--json"], capsys)  # no network runs: no weights needed
     assert code == 0, err
     r = json.loads(out)
-    assert r["resize"] == "clean" and r["weights_sha256"] == setup["sha"] and r["precision"] == "fp32"
+    assert r["resize"] == "clean" and r["weights_sha256"] == setup["sha"] and r["network_precision"] == "fp32"
     for side, path in zip(r["inputs"], (a, b)):
         assert side == {"source": str(path), "kind": "statistics", "count": 6, "cache": None,
                         "features": INCEPTION_POOL3, "resize": "clean", "weights_sha256": setup["sha"],

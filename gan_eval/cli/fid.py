@@ -52,7 +52,8 @@ def extraction_options(f):
     f = click.option("--precision", type=click.Choice(["fp32", "bf16x3", "tf32", "bf16", "auto"]), default="fp32",
                      show_default=True,
                      help="Arithmetic of the network's convolutions. bf16x3: three bfloat16 products per float32 one "
-                          "(features within ~5e-5 of fp32; faster only on CPUs with AMX). tf32/bf16: faster on GPUs "
+                          "(features within ~5e-5 of fp32; for AMX CPUs and GPU tensor cores, ~2x slower than fp32 "
+                          "elsewhere). tf32/bf16: faster on GPUs "
                           "(bf16 also on AMX CPUs) but move FID by ~1e-3. auto: bf16x3 on AMX CPUs, else fp32. "
                           "See docs/precision.md.")(f)
     f = click.option("--num-workers", type=count(0), default=None,
@@ -149,5 +150,7 @@ def stats(path, output, weights, features, resize, batch_size, data_dir, device,
     from ..inputs import load_statistics
 
     record = load_statistics(written).provenance
-    r = {"output": str(written), "source": str(path), "n": n, **record.to_dict()}
+    settings = record.to_dict()
+    settings["network_precision"] = settings.pop("precision")  # as in fid's and score's --json
+    r = {"output": str(written), "source": str(path), "n": n, **settings}
     emit(r, as_json, [f"wrote {written} ({n} images, {record.features} features)"])
