@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_HOME = Path(tempfile.mkdtemp(prefix="gan-eval-test-home-"))
 os.environ["HOME"] = str(TEST_HOME)
 os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="gan-eval-test-mpl-")  # matplotlib's font cache
-os.environ.pop("XDG_CACHE_HOME", None)
+# Programs that follow the XDG folders (a browser's profile, dconf) get temporary ones of their own.
+_XDG = Path(tempfile.mkdtemp(prefix="gan-eval-test-xdg-"))
+for _name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+    os.environ[_name] = str(_XDG / _name.lower())
 
 
 def home_writes():

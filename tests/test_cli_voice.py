@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from _cli import run_cli
 from _score_data import SMALL_CLI, copy_images, install_fake_net

@@ -233,7 +233,7 @@ def test_cli_report_time_mode(tmp_path, capsys):
     [
         ("missing", [], "no HYPE session here"),
         ("empty", [], "no judgments"),
-        ("ok", ["--bootstrap", "0"], "n_bootstrap must be an integer >= 1"),
+        ("ok", ["--bootstrap", "0"], "--bootstrap must be an integer >= 1"),
         ("ok", ["--seed", "-3"], "seed must be an integer >= 0"),
         ("ok", ["--figure", "{tmp}/no/such/folder/x.png"], "cannot write the figure"),
         ("ok", ["--figure", "{tmp}/x.unknownformat"], "cannot write the figure"),

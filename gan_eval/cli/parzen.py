@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 import numpy as np
 
 from .. import defaults
@@ -123,7 +124,8 @@ def parzen(samples, test, validation, sigmas, sigma, n_centres, n_validation, n_
     if sigma is None and validation is None:
         raise GanEvalError("--validation is needed to choose sigma (or give a fixed --sigma)")
     centres = load_unit_rows(samples, data_dir, n_centres, quiet)
-    if sigma is not None and len(centres) < n_centres:
+    default_centres = click.get_current_context().get_parameter_source("n_centres") == ParameterSource.DEFAULT
+    if sigma is not None and default_centres and len(centres) < n_centres:  # an explicit --n-centres stays strict
         warn(f"{samples}: {len(centres)} samples, fewer than the {n_centres:,} kernel centres of the protocol "
              f"(Goodfellow et al. 2014); proceeding with the fixed --sigma {sigma:g} on {len(centres)} centres, so the "
              "number is not comparable to published ones", quiet)
