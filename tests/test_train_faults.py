@@ -202,3 +202,9 @@ def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
         os.close(fd)
     train(TrainConfig(out=str(run), **{**RING, "steps": 2}))  # the lock is gone with its holder
     assert json.loads((run / "config.json").read_text())["config"]["steps"] == 2
+
+
+def test_unwritable_run_folder_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, out, err = run_cli([*CLI_ARGS, "--out", tmp_path / "file" / "run"], capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "cannot create the run folder" in err
