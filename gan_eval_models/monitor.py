@@ -89,7 +89,7 @@ def save_scatter(points, centres, path, title=""):
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    write_atomic(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
 
 

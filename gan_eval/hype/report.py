@@ -16,9 +16,12 @@ keeps the design balanced), and weight each judgment by (rater draws) x (image d
 interval is the 2.5th-97.5th percentile of the replicates.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import defaults
+from ..atomic import write_atomic
 from ..errors import GanEvalError
 from .session import DB_FILE, load_schedule
 from .store import Store
@@ -295,7 +298,7 @@ def plot_raters(rep, path):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     try:
-        fig.savefig(path)
+        write_atomic(path, lambda f: fig.savefig(f, format=Path(path).suffix[1:].lower() or "png"))
     except (OSError, ValueError) as e:
         raise GanEvalError(f"cannot write the figure {path}: {e}") from None
     return path
