@@ -239,6 +239,7 @@ class SeedBatch:
         for pts in self.sample(n).numpy():
             r = self.mixture.mode_counts(pts)
             out.append({k: r[k] for k in ("modes_captured", "high_quality_fraction", "reverse_kl")})
+            out[-1]["histogram"] = np.asarray(r["histogram"]).tolist()
         return out
 
     def seed_state(self, i, net="generator"):
@@ -296,8 +297,9 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
                 quiet=True, **kwargs):
     """Train `seeds` as one batch to `steps` steps in folder `out`; see the module docstring.
 
-    resume: continue the group in `out` (its settings must match). deadline: a ``time.time()``
-    value after which the loop saves and returns early (for chunked runs). Returns a summary dict
+    resume: continue the group in `out` (its settings must match); `steps` is the total to reach,
+    so a long run is trained in chunks of rising `steps`. deadline: a ``time.time()`` value after
+    which no further step starts (the group is saved and the call returns). Returns a summary dict
     with the step reached, per-seed metrics of the last evaluation and the training seconds.
     """
     out = Path(out)
@@ -321,10 +323,10 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
             log.write(json.dumps(row, sort_keys=True) + "\n")
             log.flush()
 
-        if batch.step == 0 and eval_every:
+        if batch.step == 0 and eval_every and not read_curve(out):
             metrics = batch.evaluate()
             write({"step": 0, "metrics": metrics})
-        while batch.step < steps:
+        while batch.step < steps and not (deadline is not None and time.time() > deadline):
             d, g = batch.train_step()
             sums += (d, g)
             count += 1
@@ -334,12 +336,12 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
             if (eval_every and batch.step % eval_every == 0) or batch.step == steps:
                 metrics = batch.evaluate()
                 write({"step": batch.step, "metrics": metrics})
-            late = deadline is not None and time.time() > deadline
-            if batch.step % checkpoint_every == 0 or batch.step == steps or late:
+            if batch.step % checkpoint_every == 0 or batch.step == steps:
                 ckpt.save_checkpoint(path, batch.state_dict())
                 export_runs(batch, out)
-            if late:
-                break
+        if batch.step % checkpoint_every and batch.step < steps or not path.is_file():  # stopped by the deadline
+            ckpt.save_checkpoint(path, batch.state_dict())
+            export_runs(batch, out)
     if metrics is None and read_curve(out):  # a finished group: its last evaluation
         metrics = read_curve(out)[-1][1]
     return {"out": str(out), "seeds": batch.seeds, "steps": batch.step, "target_steps": steps,

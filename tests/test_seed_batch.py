@@ -47,21 +47,25 @@ def test_batched_seeds_equal_separate_runs(tmp_path, update, pack):
 
 
 def test_chunked_resume_is_exact_and_runs_export(tmp_path):
-    """Two chunks (a deadline in the past stops after one step each time) equal one straight run;
-    the exported s<seed>/ folders sample like trainer runs; the log holds the per-seed curve."""
+    """Chunks (a deadline already past trains nothing; then 1, then up to 4 steps) equal one
+    straight run; the exported s<seed>/ folders sample like trainer runs; the log holds the
+    per-seed curve."""
     kw = dict(seeds=[3, 5], dataset="ring", protocol="paper", pack=2, eval_every=2, log_every=1)
     straight = train_seeds(tmp_path / "a", steps=4, **kw)
-    train_seeds(tmp_path / "b", steps=4, deadline=0, **kw)
+    assert train_seeds(tmp_path / "b", steps=4, deadline=0, **kw)["steps"] == 0
     with pytest.raises(GanEvalError, match="already holds a seed group"):
         train_seeds(tmp_path / "b", steps=4, **kw)
-    for _ in range(3):
+    assert train_seeds(tmp_path / "b", steps=1, resume=True, **kw)["steps"] == 1
+    for _ in range(2):
         chunk = train_seeds(tmp_path / "b", steps=4, resume=True, **kw)
     assert straight["steps"] == chunk["steps"] == 4
     a = torch.load(tmp_path / "a" / "group.pt", weights_only=False)
     b = torch.load(tmp_path / "b" / "group.pt", weights_only=False)
     for net in ("g", "d"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
-    assert [s for s, _ in read_curve(tmp_path / "a")] == [0, 2, 4] == [s for s, _ in read_curve(tmp_path / "b")]
+    curve_a, curve_b = dict(read_curve(tmp_path / "a")), dict(read_curve(tmp_path / "b"))
+    assert list(curve_a) == [0, 2, 4] and list(curve_b) == [0, 1, 2, 4]  # each chunk's end is a point too
+    assert all(curve_a[s] == curve_b[s] for s in curve_a)
     assert read_curve(tmp_path / "a")[-1][1] == chunk["metrics"] and len(chunk["metrics"]) == 2
     pts = sample(str(tmp_path / "b" / "s5"), 50, seed=0)
     assert pts.shape == (50, 2) and np.isfinite(pts).all()
