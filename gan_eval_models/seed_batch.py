@@ -105,7 +105,7 @@ class SeedBatch:
         if protocol == "paper":
             self.train_set = torch.stack([
                 self.mixture.sample(PAPER_TRAIN_SET * pack, g).view(PAPER_TRAIN_SET, pack, 2) for g in self.data])
-        self.step = 0
+        self.step, self.elapsed = 0, 0.0
 
     @property
     def n(self):
@@ -253,7 +253,7 @@ class SeedBatch:
             "g": {k: v.detach() for k, v in self.g.items()}, "d": {k: v.detach() for k, v in self.d.items()},
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "noise": [g.get_state() for g in self.noise], "data": [g.get_state() for g in self.data],
-            "perm": self.perm, "pos": self.pos,
+            "perm": self.perm, "pos": self.pos, "elapsed_s": self.elapsed,
         }
 
     def load_state_dict(self, state):
@@ -268,6 +268,7 @@ class SeedBatch:
         for g, s in zip(self.data, state["data"]):
             g.set_state(s)
         self.perm, self.pos, self.step = state["perm"], int(state["pos"]), int(state["step"])
+        self.elapsed = float(state.get("elapsed_s", 0.0))
 
     def settings(self):
         return {"dataset": self.dataset, "dataset_params": self.dataset_params, "pack": self.pack, "loss": self.loss,
@@ -315,7 +316,7 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
     elif path.is_file() and not resume:
         raise GanEvalError(f"{out} already holds a seed group; pass resume=True to continue it")
     out.mkdir(parents=True, exist_ok=True)
-    started, metrics = time.perf_counter(), None
+    started, metrics, base = time.perf_counter(), None, batch.elapsed
     sums = np.zeros((2, batch.n))
     count = 0
     with open(out / LOG, "a") as log:
@@ -328,6 +329,7 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
             write({"step": 0, "metrics": metrics})
         while batch.step < steps and not (deadline is not None and time.time() > deadline):
             d, g = batch.train_step()
+            batch.elapsed = base + time.perf_counter() - started
             sums += (d, g)
             count += 1
             if batch.step % log_every == 0:
@@ -345,7 +347,8 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
     if metrics is None and read_curve(out):  # a finished group: its last evaluation
         metrics = read_curve(out)[-1][1]
     return {"out": str(out), "seeds": batch.seeds, "steps": batch.step, "target_steps": steps,
-            "metrics": metrics, "seconds": round(time.perf_counter() - started, 2), "settings": batch.settings()}
+            "metrics": metrics, "seconds": round(time.perf_counter() - started, 2),
+            "train_time_total_s": round(batch.elapsed, 2), "settings": batch.settings()}
 
 
 def _truncate(path, step):
