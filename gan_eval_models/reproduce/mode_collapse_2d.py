@@ -200,9 +200,9 @@ def run_paper(out, work_dir, seeds=None, steps=None, deadline=None, quiet=False,
                                   eval_every=PAPER_EVAL_EVERY, log_every=PAPER_EVAL_EVERY, checkpoint_every=PAPER_EVAL_EVERY,
                                   resume=True, deadline=deadline)
             curve = read_curve(group)
-            per_seed = curve[-1][1]
+            scored_at, per_seed = curve[-1]  # the last evaluation (a deadline may stop training between two)
             row = {"dataset": dataset, "method": label, "n_modes": get_dataset(dataset).n_modes,
-                   "steps": summary["steps"], "group": str(group)}
+                   "steps": scored_at, "group": str(group)}
             _stats(row, per_seed)
             row["train_seconds"] = [summary["train_time_total_s"]]  # the whole batch of seeds
             result_rows.append(row)
