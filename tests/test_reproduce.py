@@ -146,3 +146,25 @@ def test_refresh_reports_standard_errors_and_the_papers_rows(tmp_path):
     assert (stacked_mnist.PACGAN, "DCGAN (PacGAN's implementation)", "78.9 ± 6.46") in methods
     assert (stacked_mnist.PACGAN3, "DCGAN, D = ½ G (PacGAN's implementation)", "487.7 ± 34.59") in methods
     assert (stacked_mnist.PACGAN3, "PacDCGAN2, D = ½ G", "840.7 ± 15.92") in methods
+
+
+def test_paper_setting_trains_in_chunks_and_reports_the_fraction(tmp_path, capsys, one_thread):
+    """--setting paper trains PacGAN's rows seed-batched in --work-dir; a second call with more
+    --steps resumes the groups; each row states the steps it reached out of 400,000."""
+    from gan_eval_models.seed_batch import read_curve
+
+    work, out = tmp_path / "w", tmp_path / "o"
+    base = ["reproduce", "mode-collapse-2d", "--setting", "paper", "--seeds", "2", "--work-dir", str(work),
+            "--out", str(out), "-q"]
+    assert run_cli(base + ["--steps", "1"]) == 0
+    assert run_cli(base + ["--steps", "2"]) == 0
+    result = json.loads((out / "TABLE.json").read_text())
+    assert {r["method"] for r in result["ours"]} == {"GAN", "PacGAN2", "PacGAN3", "PacGAN4"}
+    assert all(r["steps"] == 2 and r["n_runs"] == 2 for r in result["ours"])
+    assert [s for s, _ in read_curve(work / "paper-ring-pacgan2")] == [0, 1, 2]
+    md = (out / "TABLE.md").read_text()
+    assert "2 / 400,000 (0.0005%)" in md and "simultaneous D/G updates" in md
+    assert (out / "convergence.png").is_file() and "curves" in json.loads((out / "convergence.json").read_text())
+    capsys.readouterr()
+    assert run_cli(["reproduce", "stacked-mnist", "--setting", "paper", "--out", str(tmp_path / "s")]) == 2
+    assert "implemented for mode-collapse-2d only" in capsys.readouterr().err

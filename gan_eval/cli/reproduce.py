@@ -24,10 +24,18 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan"
                    "(default: a temporary folder, deleted afterwards).")
 @click.option("--jobs", type=count(), default=1, show_default=True,
               help="Training runs at once, each in its own process with one torch thread (up to the free CPU cores).")
+@click.option("--setting", type=click.Choice(["default", "paper"]), default="default", show_default=True,
+              help="paper: the paper's protocol and training length (mode-collapse-2d: PacGAN's 400,000 updates, "
+                   "seeds trained as one batch); see docs/reproduce-protocols.md.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps per run instead of the setting's (mode-collapse-2d).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Minutes of training; then the table is written with each row at the step it reached "
+                   "(--setting paper; with --work-dir the next call resumes).")
 @device_option
 @json_option
 @quiet_option
-def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, device, as_json, quiet):
+def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, setting, steps, time_limit, device, as_json, quiet):
     """Reproduce a published table: goodfellow2014 (MNIST Parzen log-likelihood), mode-collapse-2d
     (PacGAN/VEEGAN ring and grid), stacked-mnist (modes out of 1000), cyclegan (MNIST ↔ restyled
     MNIST translation), stackgan (two-stage class-conditional MNIST).
@@ -44,10 +52,10 @@ def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, device, as_jso
     if out is None:
         out = quick_out(table) if quick else Path("results") / table
     out = Path(out)
-    command = _command(table, quick, seeds, out, data_dir, work_dir, device, jobs)
+    command = _command(table, quick, seeds, out, data_dir, work_dir, device, jobs, setting, steps, time_limit)
     with removing_if_left_empty(out), removing_if_left_empty(work_dir):
         result = run(table, out, quick=quick, seeds=seeds, device=device, data_dir=data_dir, work_dir=work_dir,
-                     quiet=quiet, command=command, jobs=jobs)
+                     quiet=quiet, command=command, jobs=jobs, setting=setting, steps=steps, time_limit=time_limit)
     lines = [(out / "TABLE.md").read_text().split("\n## Settings")[0].rstrip(), "",
              f"wrote {', '.join(result['files'])} ({result['wall_time_s'] / 60:.1f} min)"]
     if quick:
@@ -56,12 +64,15 @@ def reproduce(table, quick, seeds, out, data_dir, work_dir, jobs, device, as_jso
     emit(summary, as_json, lines)
 
 
-def _command(table, quick, seeds, out, data_dir, work_dir, device, jobs=1):
+def _command(table, quick, seeds, out, data_dir, work_dir, device, jobs=1, setting="default", steps=None,
+             time_limit=None):
     parts = ["gan-eval", "reproduce", table]
     if quick:
         parts.append("--quick")
     for flag, value in (("--seeds", seeds), ("--out", out), ("--data-dir", data_dir), ("--work-dir", work_dir),
-                        ("--device", device), ("--jobs", jobs if jobs > 1 else None)):
+                        ("--device", device), ("--jobs", jobs if jobs > 1 else None),
+                        ("--setting", setting if setting != "default" else None), ("--steps", steps),
+                        ("--time-limit", time_limit)):
         if value is not None:
             parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)

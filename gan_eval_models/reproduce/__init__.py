@@ -31,9 +31,19 @@ TABLES = {
 }
 
 
+SETTINGS = ("default", "paper")
+PAPER_SETTING_TABLES = ("mode-collapse-2d",)
+
+
 def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, work_dir=None, quiet=False, command="",
-              jobs=1):
+              jobs=1, setting="default", steps=None, time_limit=None):
     """Reproduce `table` into folder `out`; see the module docstring.
+
+    setting: "default" (the table's short CPU budget) or "paper" (the paper's protocol and
+    training length; mode-collapse-2d: PacGAN's, seed-batched, see docs/reproduce-protocols.md).
+    steps: training steps per run instead of the setting's. time_limit: minutes of training after
+    which the table is written with each row at the step it reached (paper setting; with a kept
+    --work-dir the next call resumes from there).
 
     seeds: number of training seeds (0, 1, ..., seeds - 1); default per table.
     jobs: training runs trained at once, each in its own process with one torch thread (CPU).
@@ -49,6 +59,25 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     from .common import check_overwrite
 
     check_overwrite(out, quick)
+    if setting not in SETTINGS:
+        raise GanEvalError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    if setting == "paper" and table not in PAPER_SETTING_TABLES:
+        raise GanEvalError(f"the paper setting is implemented for {', '.join(PAPER_SETTING_TABLES)} only, not {table}; "
+                           "docs/reproduce-protocols.md lists each table's settings against its paper's")
+    if setting == "paper" and quick:
+        raise GanEvalError("--quick and --setting paper exclude each other")
+    if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
+        raise GanEvalError(f"steps must be an integer >= 1, got {steps!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise GanEvalError(f"time_limit must be a positive number of minutes, got {time_limit!r}")
+    extra = {}
+    if setting != "default" or steps is not None or time_limit is not None:
+        if table != "mode-collapse-2d":
+            raise GanEvalError(f"steps and time_limit are implemented for mode-collapse-2d only, not {table}")
+        import time as _time
+
+        extra = {"setting": setting, "steps": steps,
+                 "deadline": None if time_limit is None else _time.time() + 60 * time_limit}
     import torch
 
     module = importlib.import_module(TABLES[table])
@@ -60,7 +89,7 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     try:
         work.mkdir(parents=True, exist_ok=True)
         return module.run(out, work, quick=quick, seeds=seeds, device=device, data_dir=data_dir, quiet=quiet,
-                          command=command, jobs=jobs)
+                          command=command, jobs=jobs, **extra)
     finally:
         torch.set_num_threads(threads)
         if temporary:

@@ -20,6 +20,14 @@ Each is trained on PacGAN's 2D-ring (8 modes, radius 1, σ 0.01) and 2D-grid (25
 KL over the high-quality samples), as both papers did. A "real data" row scores 2,500 draws from
 the mixture itself: its high-quality fraction should be 1 − e^(−9/2) = 98.9% (the probability
 that a 2-D Gaussian lies within 3σ).
+
+``setting="paper"`` (:func:`run_paper`) trains the rows of PacGAN's Table 1 (GAN, PacGAN2–4) in
+PacGAN's protocol and length (400,000 simultaneous updates on a fixed 100,000-tuple training set,
+G per packing slot, 10 runs) with the seed-batched trainer :mod:`gan_eval_models.seed_batch`,
+resumable in chunks; each row reports the step it reached and its convergence curve.
+
+Rows report mean ± standard error over their N runs (PacGAN's statistic) and the fraction of the
+paper's 400,000 updates they were trained for.
 """
 
 import json
@@ -48,6 +56,9 @@ VARIANTS = [  # (row label, run-folder slug, TrainConfig options)
 DATASETS = ("ring", "grid")
 
 FULL = {"steps": 2000, "n_samples": 2500, "seeds": 3}
+# setting="paper": PacGAN's protocol and length, the rows of its Table 1, trained seed-batched
+PAPER = {"n_samples": 2500, "seeds": 10}
+PAPER_VARIANTS = [("GAN", "gan", 1), ("PacGAN2", "pacgan2", 2), ("PacGAN3", "pacgan3", 3), ("PacGAN4", "pacgan4", 4)]
 QUICK = {"steps": 20, "n_samples": 200, "seeds": 1}
 
 # PacGAN's 2-D experiments: 400 epochs x 1,000 minibatches of 100 = 400,000 updates per run
@@ -97,8 +108,14 @@ def _runs(plan, seed_list, device, data_dir):
     }
 
 
-def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1):
+def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quiet=False, command="", jobs=1,
+        setting="default", steps=None, deadline=None, rows=None, datasets=DATASETS):
+    if setting == "paper":
+        return run_paper(out, work_dir, seeds=seeds, steps=steps, deadline=deadline, quiet=quiet, command=command,
+                         rows=rows, datasets=datasets)
     plan = dict(QUICK if quick else FULL)
+    if steps is not None:
+        plan["steps"] = steps
     n_seeds = seeds or plan["seeds"]
     seed_list = list(range(n_seeds))
     out = prepare_out(out)
@@ -160,6 +177,96 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
     return finish(out, result, markdown, start, cpu_start, device)
 
 
+def run_paper(out, work_dir, seeds=None, steps=None, deadline=None, quiet=False, command="", rows=None,
+              datasets=DATASETS):
+    """PacGAN Table 1 in PacGAN's protocol (:mod:`gan_eval_models.seed_batch`, ``protocol="paper"``):
+    each row's seeds trained as one batch to `steps` (default 400,000) in ``work_dir/paper-<dataset>-<row>``,
+    resumed where an earlier call stopped; training stops at `deadline` (``time.time()`` value) and the
+    table reports each row at the step it reached, with its convergence curve (``convergence.png`` and
+    ``convergence.json``: per-seed metrics vs step)."""
+    from gan_eval_models.seed_batch import read_curve, train_seeds
+
+    steps = steps or PAPER_STEPS
+    seed_list = list(range(seeds or PAPER["seeds"]))
+    out = prepare_out(out)
+    start, cpu_start = time.time(), time.process_time()
+    variants = [v for v in PAPER_VARIANTS if rows is None or v[0] in rows]
+    result_rows, curves = [], {}
+    for dataset in datasets:
+        for label, slug, pack in variants:
+            group = Path(work_dir) / f"paper-{dataset}-{slug}"
+            log(f"{NAME}: paper setting, {dataset} / {label}, seeds {seed_list}", quiet)
+            summary = train_seeds(group, seed_list, steps, dataset=dataset, pack=pack, protocol="paper",
+                                  eval_every=PAPER_EVAL_EVERY, log_every=PAPER_EVAL_EVERY, checkpoint_every=PAPER_EVAL_EVERY,
+                                  resume=True, deadline=deadline)
+            curve = read_curve(group)
+            scored_at, per_seed = curve[-1]  # the last evaluation (a deadline may stop training between two)
+            row = {"dataset": dataset, "method": label, "n_modes": get_dataset(dataset).n_modes,
+                   "steps": scored_at, "group": str(group)}
+            _stats(row, per_seed)
+            row["train_seconds"] = [summary["train_time_total_s"]]  # the whole batch of seeds
+            result_rows.append(row)
+            curves[f"{dataset}/{label}"] = [
+                {"step": st, **{k: mean_se([m[f] for m in ms])[0] for k, f in
+                                (("modes", "modes_captured"), ("hq", "high_quality_fraction"), ("rkl", "reverse_kl"))},
+                 "per_seed": [{k: m[k] for k in ("modes_captured", "high_quality_fraction", "reverse_kl")} for m in ms]}
+                for st, ms in curve]
+    (out / "convergence.json").write_text(json.dumps({"paper_steps": PAPER_STEPS, "seeds": seed_list, "curves": curves},
+                                                     indent=1) + "\n")
+    _plot_convergence(curves, out / "convergence.png", datasets)
+    result = {
+        "table": NAME, "title": TITLE + ", PacGAN's protocol", "quick": False, "command": command,
+        "papers": [PACGAN], "seeds": seed_list, "setting": "paper",
+        "settings": {
+            "protocol": "PacGAN synthetic_data_experiments: simultaneous D/G updates from one minibatch; a fixed "
+                        "training set of 100,000 m-tuples per seed (each packing slot its own points), shuffled per "
+                        "epoch of 1,000 batches of 100; G run per packing slot (batch-norm statistics over 100 "
+                        "samples); Adam 1e-4, beta1 0.8; non-saturating loss; no dropout",
+            "paper's training": f"{PAPER_STEPS:,} updates (400 epochs x 1,000 batches)",
+            "training steps asked": steps,
+            "samples scored per run": PAPER["n_samples"],
+            "sampling": "G in inference mode (population batch-norm statistics), latents of seed s from seed s + 1",
+            "high-quality radius": "3 standard deviations",
+            "mode captured": ">= 1 high-quality sample",
+            "ring": "8 modes, radius 1, std 0.01 (PacGAN)",
+            "grid": "25 modes, spacing 2, std 0.05 (PacGAN)",
+            "trainer": "gan_eval_models.seed_batch (the seeds of a row trained as one batched model)",
+        },
+        "ours": result_rows, "published": [p for p in PUBLISHED if p["source"] == PACGAN and p["dataset"] in datasets],
+        "paper_steps": PAPER_STEPS, "minibatch_layer": MBD_LAYER, "plots": ["convergence.png"],
+        "datasets": list(datasets),
+    }
+    return finish(out, result, markdown, start, cpu_start, "cpu")
+
+
+PAPER_EVAL_EVERY = 250
+
+
+def _plot_convergence(curves, path, datasets):
+    plt = pyplot()
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(9, 3.2 * len(datasets)), squeeze=False)
+    for r, dataset in enumerate(datasets):
+        for c, (key, ylabel, scale) in enumerate((("modes", "modes captured (mean of seeds)", 1),
+                                                  ("hq", "% high-quality samples (mean of seeds)", 100))):
+            ax = axes[r][c]
+            for name, pts in curves.items():
+                if name.startswith(dataset + "/") and pts:
+                    ax.plot([p["step"] for p in pts], [p[key] * scale for p in pts], marker=".", label=name.split("/")[1])
+            for p in PUBLISHED:
+                if p["source"] == PACGAN and p["dataset"] == dataset and p["method"] in {n.split("/")[1] for n in curves}:
+                    value = float(p["modes" if key == "modes" else "hq"].split(" ")[0])
+                    ax.axhline(value, ls="--", lw=0.8, color="grey")
+                    ax.annotate(f"{p['method']}, PacGAN at 400k", (0, value), fontsize=6, va="bottom")
+            ax.set_xlabel("generator updates (PacGAN: 400,000)")
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.set_title(f"2D-{dataset}", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _row(dataset, label, results, seconds, steps):
     row = {"dataset": dataset, "method": label, "n_modes": results[0]["n_modes"], "steps": steps}
     _stats(row, [{"modes_captured": r["modes_captured"], "high_quality_fraction": r["high_quality_fraction"],
@@ -201,7 +308,7 @@ def markdown(result):
     parts = [f"# {result['title']}", ""]
     paper_steps = result.get("paper_steps", PAPER_STEPS)
     notes = []
-    for dataset in DATASETS:
+    for dataset in result.get("datasets", DATASETS):
         ours = [r for r in result["ours"] if r["dataset"] == dataset]
         k = ours[0]["n_modes"]
         table = []
