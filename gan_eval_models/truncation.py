@@ -127,7 +127,7 @@ def truncation_sweep(run_dir, real, psi=DEFAULT_PSI, n=5000, variants=VARIANTS, 
     variants = tuple(variants)
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants:
-        raise GanEvalError(f"variants must be among {', '.join(VARIANTS)}, got {variants!r}")
+        raise GanEvalError(f"variants must be among {', '.join(VARIANTS)}, got {', '.join(map(str, variants)) or 'none'}")
     if isinstance(n, bool) or int(n) != n or n < 6:
         raise GanEvalError(f"n must be an integer >= 6 (precision/recall need k + 1 samples), got {n!r}")
     G, cfg = load_generator(run_dir, device)

@@ -100,6 +100,12 @@ CASES = {
     "hype-report-missing-dir": (["hype", "report"], "Missing argument 'DIR'"),
     "hype-report-not-a-session": (["hype", "report", "{empty}/nope"], "nope"),
     "hype-serve-odd-n": (["hype", "serve", "{imgs}", "{imgs}", "--session", "{out}", "--n", "3"], "--n must"),
+    # truncation
+    "truncation-not-a-run": (["truncation", "{run}", "{imgs}"], "not found (is this a run folder"),
+    "truncation-bad-psi": (["truncation", "{run}", "{imgs}", "--psi", "abc"], "--psi must be comma-separated"),
+    "truncation-negative-psi": (["truncation", "{run}", "{imgs}", "--psi", "-1"], "--psi must be comma-separated"),
+    "truncation-n-0": (["truncation", "{run}", "{imgs}", "-n", "0"], "-n must be an integer"),
+    "truncation-unknown-variant": (["truncation", "{run}", "{imgs}", "--variant", "bogus"], "--variant must be"),
     # the group itself
     "unknown-command": (["frobnicate"], "No such command 'frobnicate'"),
 }
