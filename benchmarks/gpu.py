@@ -63,12 +63,13 @@ def decode_only(folder, batch_size, dev):
     """The DataLoader of the extractor alone (decode + resize in workers): its img/s bounds ours."""
     from torch.utils.data import DataLoader
 
+    from gan_eval.features import preprocess
     from gan_eval.features.extract import _collate, _Preprocessed, _worker_init, auto_workers
     from gan_eval.inputs import open_input
 
     src = open_input(folder)
     workers = auto_workers(len(src), batch_size, dev)
-    loader = DataLoader(_Preprocessed(src, "tensorflow", np.arange(len(src))), batch_size=batch_size,
+    loader = DataLoader(_Preprocessed(src, preprocess.get("tensorflow"), np.arange(len(src))), batch_size=batch_size,
                         num_workers=workers, collate_fn=_collate, worker_init_fn=_worker_init if workers else None,
                         prefetch_factor=4 if workers else None)
 

@@ -20,6 +20,7 @@ with, kept on resume, so continuing a finished run for more steps does not rewri
 uninterrupted one (tests/test_multinet.py).
 """
 
+import hashlib
 import importlib
 import json
 import sys
@@ -116,6 +117,14 @@ def _differences(saved, new):
     return out
 
 
+def run_identity(cfg):
+    """What a checkpoint must match to belong to a run: family, dataset and a hash of every setting
+    that shapes the run (the non-runtime fields)."""
+    shaping = {f.name: getattr(cfg, f.name) for f in fields(NetsConfig) if f.name not in RUNTIME_FIELDS}
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return {"model": cfg.model, "dataset": cfg.dataset, "config_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 def _prepare(cfg, resume, overwrite):
     run_dir = Path(cfg.out)
     if run_dir.exists() and not run_dir.is_dir():
@@ -182,7 +191,8 @@ def train_nets(cfg, resume=False, overwrite=False):
         trainer = module.Trainer(cfg, hp, device)
         step, elapsed, resumed_from = 0, 0.0, None
         if resume:
-            step, elapsed = _load_state(trainer, ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=device), device)
+            step, elapsed = _load_state(trainer, ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=device,
+                                                                  identity=run_identity(cfg)), device)
             resumed_from = step
             rows = [r for r in read_log(run_dir) if r.get("step", 0) <= step]  # replay lines after the checkpoint
             ckpt.atomic_write_bytes(run_dir / LOG, lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()))
@@ -209,9 +219,10 @@ def train_nets(cfg, resume=False, overwrite=False):
                         print(f"{cfg.model} step {step}/{cfg.steps}: " + " ".join(f"{k} {v:.3f}" for k, v in last.items()),
                               file=sys.stderr, flush=True)
                 if step == cfg.steps or step % cfg.checkpoint_every == 0:
-                    ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, _state(trainer, step, elapsed, cfg, device))
+                    ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, _state(trainer, step, elapsed, cfg, device),
+                                         run_identity(cfg))
         if cfg.steps == 0 or not (run_dir / ckpt.CHECKPOINT).exists():
-            ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, _state(trainer, step, elapsed, cfg, device))
+            ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT, _state(trainer, step, elapsed, cfg, device), run_identity(cfg))
         trainer.save_picture(run_dir / f"samples_{step}.png")
     return {"run_dir": str(run_dir), "model": cfg.model, "dataset": cfg.dataset, "steps": step, "final": last,
             "resumed_from": resumed_from, "wall_time_s": round(time.perf_counter() - started, 3),
@@ -227,7 +238,7 @@ def load_trained(run_dir, device=None):
     cfg = NetsConfig.from_dict(saved.get("config", {}))
     cfg.validate()
     dev = resolve_device(device)
-    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=dev)
+    state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=dev, identity=run_identity(cfg))
     with ckpt.rng_scope(cfg.seed, dev):
         hp = saved.get("resolved") or cfg.resolved()
         hp.setdefault("schedule_steps", hp["steps"])

@@ -29,6 +29,7 @@ run format, so :func:`gan_eval_models.sample.sample` reads them. ``train_seeds(.
 resume=True)`` continues a group, so a long run is built in chunks (``steps`` is the target).
 """
 
+import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -46,7 +47,7 @@ from .datasets import get_dataset
 from .models import build_models
 from .models import losses as L
 from .models.layers import Maxout
-from .train import TrainConfig
+from .train import TrainConfig, run_identity
 
 PROTOCOLS = ("trainer", "paper")
 PAPER_TRAIN_SET = 100_000  # PacGAN config.py num_sample
@@ -290,7 +291,15 @@ def export_runs(batch, out):
                                             "seed_batch": {"group": str(Path(out) / GROUP), **batch.settings()}})
         ckpt.save_checkpoint(run / ckpt.CHECKPOINT, {"format": ckpt.FORMAT, "step": batch.step, "config": asdict(cfg),
                                                      "generator": batch.seed_state(i), "generator_ema": None,
-                                                     "discriminator": batch.seed_state(i, "discriminator")})
+                                                     "discriminator": batch.seed_state(i, "discriminator")},
+                             run_identity(cfg, batch.hp))  # what `gan-eval sample` checks
+
+
+def _group_identity(batch):
+    """A group checkpoint's identity: the seeds and the settings they are trained with."""
+    text = json.dumps({"seeds": batch.seeds, "settings": batch.settings()}, sort_keys=True, default=str)
+    return {"model": "seed-batch", "dataset": batch.config.dataset,
+            "config_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating", update="alternating",
@@ -339,10 +348,10 @@ def train_seeds(out, seeds, steps, dataset="ring", pack=1, loss="non-saturating"
                 metrics = batch.evaluate()
                 write({"step": batch.step, "metrics": metrics})
             if batch.step % checkpoint_every == 0 or batch.step == steps:
-                ckpt.save_checkpoint(path, batch.state_dict())
+                ckpt.save_checkpoint(path, batch.state_dict(), _group_identity(batch))
                 export_runs(batch, out)
         if batch.step % checkpoint_every and batch.step < steps or not path.is_file():  # stopped by the deadline
-            ckpt.save_checkpoint(path, batch.state_dict())
+            ckpt.save_checkpoint(path, batch.state_dict(), _group_identity(batch))
             export_runs(batch, out)
     if metrics is None and read_curve(out):  # a finished group: its last evaluation
         metrics = read_curve(out)[-1][1]

@@ -173,8 +173,12 @@ def test_cli_fid_score_stats_in_clip_space(tmp_path, clip_weights, capsys, one_t
     code, out, err = run_cli(["stats", a, "-o", tmp_path / "s.npz", "--features", "clip-vitb32", "--weights",
                               clip_weights, "--quiet"], capsys)
     assert code == 0, err
-    with np.load(tmp_path / "s.npz") as z:
-        assert str(z["features"]) == "clip-vitb32" and z["mu"].shape == (512,)
+    with np.load(tmp_path / "s.npz") as z:  # the space is part of the file's provenance record
+        assert json.loads(str(z["provenance"]))["features"] == "clip-vitb32" and z["mu"].shape == (512,)
+        other = dict(z, provenance=np.array(json.dumps({**json.loads(str(z["provenance"])), "features": "inception"})))
+    np.savez(tmp_path / "t.npz", **other)  # same dimension, recorded in another space: refused, naming both
+    code, _, err = run_cli(["fid", tmp_path / "s.npz", tmp_path / "t.npz"], capsys)
+    assert code == 2 and "clip-vitb32" in err and "inception" in err
 
 
 def test_cli_refuses_mixed_settings_and_missing_weights(tmp_path, capsys):

@@ -9,6 +9,7 @@ from _cli import run_cli as run
 from PIL import Image
 
 from gan_eval.errors import GanEvalError
+from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.multinet import NetsConfig, train_nets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -40,8 +41,8 @@ def _flat(state):
 
 
 def _assert_same_checkpoint(a, b):
-    sa = _flat(torch.load(a / "checkpoint.pt", weights_only=True))
-    sb = _flat(torch.load(b / "checkpoint.pt", weights_only=True))
+    sa = _flat(load_checkpoint(a / "checkpoint.pt"))
+    sb = _flat(load_checkpoint(b / "checkpoint.pt"))
     sa.pop(".elapsed_s"), sb.pop(".elapsed_s"), sa.pop(".config.out"), sb.pop(".config.out")
     assert sa.keys() == sb.keys()
     for k in sa:

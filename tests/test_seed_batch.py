@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gan_eval.errors import GanEvalError
+from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.sample import sample
 from gan_eval_models.seed_batch import PAPER_TRAIN_SET, SeedBatch, read_curve, train_seeds
 from gan_eval_models.train import TrainConfig, train
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def _separate(tmp_path, seed, steps, **kw):
     train(TrainConfig("gan2014", "ring", steps=steps, out=str(tmp_path / f"s{seed}"), seed=seed, quiet=True,
                       checkpoint_every=steps, **kw))
-    return torch.load(tmp_path / f"s{seed}" / "checkpoint.pt", weights_only=False)
+    return load_checkpoint(tmp_path / f"s{seed}" / "checkpoint.pt")
 
 
 @pytest.mark.parametrize("update, pack", [("alternating", 1), ("simultaneous", 2)])
@@ -59,8 +60,8 @@ def test_chunked_resume_is_exact_and_runs_export(tmp_path):
     for _ in range(2):
         chunk = train_seeds(tmp_path / "b", steps=4, resume=True, **kw)
     assert straight["steps"] == chunk["steps"] == 4
-    a = torch.load(tmp_path / "a" / "group.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "group.pt", weights_only=False)
+    a = load_checkpoint(tmp_path / "a" / "group.pt")
+    b = load_checkpoint(tmp_path / "b" / "group.pt")
     for net in ("g", "d"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
     curve_a, curve_b = dict(read_curve(tmp_path / "a")), dict(read_curve(tmp_path / "b"))

@@ -253,7 +253,7 @@ def test_short_runs_sample_from_their_own_iterates(tmp_path, mnist_cfg):
     iterates, which for a steady drift lands about halfway between the start and G."""
     out = tmp_path / "short"
     train(mnist_cfg(out, steps=200, ema=0.9999, checkpoint_every=200))
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(out / "checkpoint.pt")
     with rng_scope(0, torch.device("cpu")):  # the run's initial weights, as train() builds them
         init = _Run(mnist_cfg(tmp_path / "zero").validate(), torch.device("cpu")).G.state_dict()
     keys = [k for k in state["generator"] if k.endswith("weight")]

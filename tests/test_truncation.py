@@ -75,7 +75,7 @@ def test_cli_json_and_figure(tiny_run, tmp_path, capsys):
     assert {"fid", "precision", "recall", "density", "coverage"} <= set(result["rows"][1])
     assert fig.stat().st_size > 1000
     code, out, err = run(["truncation", run_dir, real, "--psi", "0,1", "--features", "mnist-classifier"], capsys)
-    assert code == 2 and err.startswith("error: psi must be")
+    assert code == 2 and err.startswith("error: --psi must be")  # the CLI names its option
 
 
 def test_sweep_with_inception_features(tiny_run, torchscript_weights):
