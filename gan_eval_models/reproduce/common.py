@@ -194,6 +194,23 @@ def write_result(out_dir, result, markdown):
 QUICK_LABEL = "QUICK (pipeline check, not a reproduction)"
 
 
+def refresh_result(out, stats, default_steps, published, paper_steps, markdown, mbd_layer, old_mbd_note):
+    """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds; no
+    training. `stats(row, per_seed)` recomputes a row's mean ± s.e.; `default_steps(result, row)` gives
+    the training steps of a row that lacks them; a minibatch-discrimination row trained with another
+    layer than `mbd_layer` gets `old_mbd_note`."""
+    path = Path(out) / "TABLE.json"
+    result = json.loads(path.read_text())
+    for row in result["ours"]:
+        stats(row, row["per_seed"])
+        row.setdefault("steps", default_steps(result, row))
+        if "minibatch" in row["method"] and result.get("minibatch_layer") != mbd_layer:
+            row["note"] = old_mbd_note
+    result["published"], result["paper_steps"] = published, paper_steps
+    write_result(out, result, markdown(result))
+    return result
+
+
 def quick_out(table):
     """Where a quick run writes by default: under the cache folder, never over results/TABLE."""
     from gan_eval.cachedir import cache_dir

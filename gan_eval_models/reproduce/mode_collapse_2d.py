@@ -40,8 +40,20 @@ import torch
 from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
-from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, settings_markdown,
-                     train_and_sample, train_runs, write_result)
+from .common import (
+    finish,
+    fraction,
+    log,
+    markdown_table,
+    mean_se,
+    pm,
+    prepare_out,
+    pyplot,
+    refresh_result,
+    settings_markdown,
+    train_and_sample,
+    train_runs,
+)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -287,17 +299,7 @@ def _stats(row, per_seed):
 def refresh(out):
     """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
     (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
-    path = Path(out) / "TABLE.json"
-    result = json.loads(path.read_text())
-    steps = result["settings"]["training steps per run"]
-    for row in result["ours"]:
-        _stats(row, row["per_seed"])
-        row.setdefault("steps", None if row["method"].startswith("Real data") else steps)
-        if "minibatch" in row["method"] and result.get("minibatch_layer") != MBD_LAYER:
-            row["note"] = OLD_MBD_NOTE
-    result["published"], result["paper_steps"] = PUBLISHED, PAPER_STEPS
-    write_result(out, result, markdown(result))
-    return result
+    return refresh_result(out, _stats, lambda result, row: None if row["method"].startswith("Real data") else result["settings"]["training steps per run"], PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
 
 
 def _training_cell(row, paper_steps):

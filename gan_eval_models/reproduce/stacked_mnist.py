@@ -17,9 +17,7 @@ KL(generated mode histogram ‖ uniform). A "real data" row scores 26,000 Stacke
 built from the MNIST test digits, which bounds what the classifier can report.
 """
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +25,21 @@ from gan_eval.metrics.modes import stacked_mnist_modes
 from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
-from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, save_sample_grids,
-                     settings_markdown, train_and_sample, train_runs, write_result)
+from .common import (
+    finish,
+    fraction,
+    log,
+    markdown_table,
+    mean_se,
+    pm,
+    prepare_out,
+    pyplot,
+    refresh_result,
+    save_sample_grids,
+    settings_markdown,
+    train_and_sample,
+    train_runs,
+)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2, Unrolled GAN Table 2)"
@@ -182,17 +193,7 @@ def _stats(row, per_seed):
 def refresh(out):
     """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
     (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
-    path = Path(out) / "TABLE.json"
-    result = json.loads(path.read_text())
-    steps = result["settings"]["training steps per run"]
-    for row in result["ours"]:
-        _stats(row, row["per_seed"])
-        row.setdefault("steps", steps.get(row["setting"]))
-        if "minibatch" in row["method"] and result.get("minibatch_layer") != MBD_LAYER:
-            row["note"] = OLD_MBD_NOTE
-    result["published"], result["paper_steps"] = PUBLISHED, PAPER_STEPS
-    write_result(out, result, markdown(result))
-    return result
+    return refresh_result(out, _stats, lambda result, row: result["settings"]["training steps per run"].get(row["setting"]), PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
 
 
 def markdown(result):
