@@ -127,7 +127,7 @@ def prdc_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICAT
     points (N ≥ 2·max(k_pr, k_dc) + 2, M ≥ 2·k_pr + 2), else GanEvalError. Distances in
     float32 as ``prdc``. For speed, each point keeps its L = 4k + 24 nearest neighbours in its
     own set (k the largest k used there); a half in which fewer than k of them fall takes the
-    L-th as its radius (probability below 10⁻⁷ per point and split). Returns ``{"precision":
+    L-th as its radius (probability below 10⁻⁸ per point and split). Returns ``{"precision":
     {"value", "low", "high", "stderr", "level", "replicates", "method": "half-sample"},
     "recall": ..., "density": ..., "coverage": ...}``; ``value`` is exactly ``prdc``'s.
     """
@@ -207,6 +207,11 @@ def _half_metrics(real, fake, k_pr, k_dc):
         r = dist[np.arange(len(dist)), pos]
         return np.where(r > 0, r, -np.inf)  # as _open_ball: a zero radius holds nothing
 
+    def distinct(index, size):
+        seen = np.zeros(size, bool)
+        seen[index] = True
+        return int(seen.sum())
+
     def metrics(mr, mf):
         nr, nf = mr.sum(), mf.sum()
         r_pr, r_dc = radii(real_d, real_i, mr, k_pr), radii(real_d, real_i, mr, k_dc)
@@ -218,10 +223,10 @@ def _half_metrics(real, fake, k_pr, k_dc):
         rj, ri, rd = in_fake
         both = mr[ri] & mf[rj]
         rj, ri, rd = rj[both], ri[both], rd[both]
-        return np.array([np.unique(j[d < r_pr[i]]).size / nf,
-                         np.unique(ri[rd < f_pr[rj]]).size / nr,
+        return np.array([distinct(j[d < r_pr[i]], m) / nf,
+                         distinct(ri[rd < f_pr[rj]], n) / nr,
                          hit_dc.sum() / (k_dc * nf),
-                         np.unique(i[hit_dc]).size / nr])
+                         distinct(i[hit_dc], n) / nr])
 
     return metrics
 
