@@ -120,8 +120,10 @@ def prdc_ci(real_features, fake_features, replicates=defaults.BOOTSTRAP_REPLICAT
     ⌊N/2⌋ and ⌈N/2⌉) and the generated set likewise, computes the four metrics on (real A,
     fake A) and on (real B, fake B) exactly as :mod:`gan_eval.metrics.prdc` would on those
     subsets (k-NN radii among the half's own points), and keeps d = (θ_A − θ_B) / 2. The
-    standard error is se = √(mean of d² over the B splits), the interval θ̂ ± z·se with z the
-    standard normal quantile of (1 + `level`)/2, clipped to [0, 1] (density: to [0, ∞)).
+    standard error is se = √(mean of d² over the B splits). The interval is θ̂ ± z·se, z the
+    standard normal quantile of (1 + `level`)/2: for density clipped at 0; for precision, recall
+    and coverage on the logit scale, logit θ̂ ± z·se / (θ̂(1 − θ̂)) (delta method), so it stays
+    inside (0, 1) (θ̂ = 0 or 1: θ̂ ± z·se clipped to [0, 1]).
 
     `real_features` (N, D) and `fake_features` (M, D) floats; each half needs more than k
     points (N ≥ 2·max(k_pr, k_dc) + 2, M ≥ 2·k_pr + 2), else GanEvalError. Distances in
