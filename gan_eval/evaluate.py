@@ -303,8 +303,9 @@ def score(real, fake, metrics=None, weights=None, resize=defaults.DEFAULT_RESIZE
     unavailable (it needs Inception's classifier; the default metric set leaves it out there).
     ``infinity=True`` adds ``fid_infinity`` (and ``kid_infinity`` with kid; ``fd_``/``kd_`` outside
     Inception), the extrapolations of ``metrics.infinity``; ``ci=0.95`` adds ``<metric>_ci``
-    bootstrap intervals over `bootstrap` resamples (``metrics.bootstrap``) for fid, kid,
-    precision, recall, density and coverage. Both reuse the kept features and `seed`.
+    intervals (``metrics.bootstrap``): bootstrap over `bootstrap` resamples for fid and kid,
+    `bootstrap` random half-sample splits for precision, recall, density and coverage. Both reuse
+    the kept features and `seed`.
 
     `metrics`: any of ``fid`` (Fréchet Inception Distance), ``is`` (Inception Score of FAKE,
     logits without bias, `is_splits` splits), ``kid`` (Kernel Inception Distance, `kid_subsets`

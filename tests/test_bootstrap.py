@@ -8,9 +8,10 @@ is why the sets are not tiny.
 
 import numpy as np
 import pytest
+import torch
 
 from gan_eval import GanEvalError
-from gan_eval.metrics.bootstrap import bootstrap_ci, fid_ci, kid_ci, prdc_ci
+from gan_eval.metrics.bootstrap import _half_metrics, bootstrap_ci, fid_ci, kid_ci, prdc_ci
 from gan_eval.metrics.fid import frechet_distance
 from gan_eval.metrics.prdc import prdc
 
@@ -67,32 +68,60 @@ def test_kid_interval_coverage(one_thread):
     assert lo <= hits / r <= hi
 
 
+def test_prdc_half_samples_are_prdc_on_the_halves():
+    """The metrics of each half, from one distance pass, against prdc run afresh on that subset
+    (its own k-NN radii); duplicates included, so the own-index rule is exercised."""
+    real, fake = _draw(3, 301)
+    fake = fake[:280]
+    real[5] = real[9]
+    fake[3] = fake[4] = fake[8] = real[5]
+    metrics = _half_metrics(torch.tensor(real, dtype=torch.float32), torch.tensor(fake, dtype=torch.float32), 3, 5)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mr, mf = np.zeros(301, bool), np.zeros(280, bool)
+        mr[rng.permutation(301)[:150]] = True
+        mf[rng.permutation(280)[:140]] = True
+        for a, b in ((mr, mf), (~mr, ~mf)):
+            ref = prdc(real[a], fake[b])
+            assert metrics(a, b) == pytest.approx([ref[k] for k in ref], abs=1e-12)
+
+
 def test_prdc_intervals_hold_the_estimate_and_match_prdc():
     real, fake = _draw(7, 400)
     point = prdc(real, fake)
     ci = prdc_ci(real, fake, replicates=40, seed=0)
     for k, v in point.items():
-        assert ci[k]["value"] == pytest.approx(v, abs=1e-12)  # counts of 1 reproduce the metric
-        assert ci[k]["low"] <= v <= ci[k]["high"] and ci[k]["high"] > ci[k]["low"]
+        assert ci[k]["value"] == v and ci[k]["method"] == "half-sample"
+        assert ci[k]["low"] < v < ci[k]["high"] and ci[k]["stderr"] > 0
+    assert 0 < ci["precision"]["low"] and ci["recall"]["high"] < 1  # logit scale: inside (0, 1)
     again = prdc_ci(real, fake, replicates=40, seed=0)
     assert again == ci  # seeded
 
 
 def test_prdc_interval_coverage(one_thread):
-    """Against the metrics' expectation at this N (Monte Carlo over 200 independent draws): the
-    intervals hold the other side's k-NN manifold fixed, so they are narrower than the full
-    sampling spread; measured coverage is asserted in a wide band."""
-    n = 300
-    vals = [prdc(*_draw(5000 + s, n)) for s in range(200)]
+    """Coverage of the metrics' expectation at this N, the mean over 400 independent draws
+    (P/R/D/C are biased at finite N, so their N → ∞ limit is not the target). 200 runs at
+    N = 200, 50 splits each: a correct 95 % interval lands within 3 binomial standard deviations
+    (1.5 points each), [90.4 %, 99.6 %], except with probability 0.3 %. Measured when written:
+    95.5 %, 95.5 %, 92.0 %, 95.5 %; the held-fixed-balls bootstrap this replaced gave 73-79 % for
+    precision, recall and coverage."""
+    n, r = 200, 200
+    vals = [prdc(*_draw(5000 + s, n)) for s in range(400)]
     expected = {k: np.mean([v[k] for v in vals]) for k in vals[0]}
-    r = 40
     hits = dict.fromkeys(expected, 0)
     for s in range(r):
-        ci = prdc_ci(*_draw(7000 + s, n), replicates=60, seed=s)
+        ci = prdc_ci(*_draw(7000 + s, n), replicates=50, seed=s)
         for k in expected:
             hits[k] += ci[k]["low"] <= expected[k] <= ci[k]["high"]
+    lo, hi = _band(r)
     for k in expected:
-        assert hits[k] / r >= 0.5, (k, hits[k] / r)
+        assert lo <= hits[k] / r <= hi, (k, hits[k] / r)
+
+
+def test_prdc_ci_needs_more_than_k_per_half():
+    real, fake = _draw(0, 11)
+    with pytest.raises(GanEvalError, match="each half"):
+        prdc_ci(real, fake)  # 5 real points per half, k = 5
 
 
 def test_bootstrap_arguments_are_checked():

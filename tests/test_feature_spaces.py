@@ -9,8 +9,11 @@ references are written as the reference code writes them:
   ``encode_image``.
 """
 
+import hashlib
 import json
 import math
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -181,17 +184,50 @@ def test_cli_fid_score_stats_in_clip_space(tmp_path, clip_weights, capsys, one_t
     assert code == 2 and "clip-vitb32" in err and "inception" in err
 
 
-def test_cli_refuses_mixed_settings_and_missing_weights(tmp_path, capsys):
+def _offline(monkeypatch):
+    def refuse(url, *a, **k):
+        raise urllib.error.URLError("network unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+def test_cli_refuses_mixed_settings_and_missing_weights(tmp_path, capsys, monkeypatch):
     a, b = _folders(tmp_path, n=2)
     code, _, err = run_cli(["fid", a, b, "--features", "clip-vitb32", "--resize", "clean"], capsys)
     assert code == 2 and "applies to Inception features" in err
     code, _, err = run_cli(["score", a, b, "--features", "clip-vitb32", "--metrics", "is"], capsys)
     assert code == 2 and "Inception Score" in err
-    # DINOv2: no published checksum, so no download; the message says where the file goes.
+    # DINOv2 offline: one line naming the URL, the SHA-256 a download must have, and where the file goes.
+    _offline(monkeypatch)
     code, _, err = run_cli(["fid", a, b, "--features", "dinov2-vitl14"], capsys)
-    assert code == 2 and err.count("\n") == 1
-    assert "dinov2_vitl14_pretrain.pth" in err and str(tmp_path / "cache" / "weights") in err
+    assert code == 2 and err.count("\n") == 1 and "network unreachable" in err
+    space = spaces.get("dinov2-vitl14")
+    assert space.urls[0] in err and space.sha256 in err
+    assert str(tmp_path / "cache" / "weights" / "dinov2_vitl14_pretrain.pth") in err
     assert "GAN_EVAL_DINOV2_VITL14_WEIGHTS" in err
+    assert not any((tmp_path / "cache" / "weights").iterdir())  # no partial download left
+
+
+def test_dinov2_download_is_verified(tmp_path, monkeypatch):
+    """The download path of the DINOv2 spaces, served from a local file: a file whose SHA-256 is
+    not the pinned one is refused and nothing is kept; one that matches is cached."""
+    import dataclasses
+
+    from gan_eval.errors import WeightsError
+
+    served = tmp_path / "served.pth"
+    served.write_bytes(b"not the DINOv2 weights")
+    space = spaces.get("dinov2-vitb14")
+    monkeypatch.setitem(spaces.SPACES, space.name, dataclasses.replace(space, urls=(served.as_uri(),)))
+    with pytest.raises(WeightsError) as e:
+        vit.resolve(space.name)
+    assert space.sha256 in str(e.value) and hashlib.sha256(served.read_bytes()).hexdigest() in str(e.value)
+    cache = tmp_path / "cache" / "weights"
+    assert not any(cache.iterdir())
+    digest = hashlib.sha256(served.read_bytes()).hexdigest()
+    monkeypatch.setitem(spaces.SPACES, space.name, dataclasses.replace(space, urls=(served.as_uri(),), sha256=digest))
+    path = vit.resolve(space.name)
+    assert path == cache / "dinov2_vitb14_pretrain.pth" and path.read_bytes() == served.read_bytes()
 
 
 def test_streaming_fid_in_clip_space_matches_one_shot(clip_weights, one_thread):

@@ -12,9 +12,10 @@ FEATURE_SPACES = ("inception", "dinov2-vitl14", "dinov2-vitb14", "clip-vitb32") 
 def uncertainty_options(f):
     """--infinity, --ci and --bootstrap (fid and score)."""
     f = click.option("--bootstrap", "replicates", type=click.IntRange(min=2), default=defaults.BOOTSTRAP_REPLICATES,
-                     show_default=True, help="Bootstrap resamples for --ci.")(f)
+                     show_default=True, help="Bootstrap resamples for --ci (for precision/recall/density/coverage: "
+                          "random half-sample splits).")(f)
     f = click.option("--ci", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-                     help="Add bootstrap confidence intervals at this level (e.g. 0.95), from the kept features.")(f)
+                     help="Add confidence intervals at this level (e.g. 0.95), from the kept features.")(f)
     f = click.option("--infinity", is_flag=True,
                      help="Add the distance extrapolated to infinitely many generated images (FID∞, "
                           "Chong & Forsyth 2020), with the fit's points in --json.")(f)
@@ -36,8 +37,9 @@ def uncertainty_lines(r, key, label, fmt):
                      f"{v['points'][0]['n']}..{v['points'][-1]['n']})")
     if key + "_ci" in r:
         v = r[key + "_ci"]
-        lines.append(f"{label} {100 * v['level']:g}% CI: [{v['low']:{fmt}}, {v['high']:{fmt}}] "
-                     f"({v['method']} bootstrap, {v['replicates']} resamples)")
+        how = (f"half-sample standard error, {v['replicates']} random splits" if v["method"] == "half-sample"
+               else f"{v['method']} bootstrap, {v['replicates']} resamples")
+        lines.append(f"{label} {100 * v['level']:g}% CI: [{v['low']:{fmt}}, {v['high']:{fmt}}] ({how})")
     return lines
 
 

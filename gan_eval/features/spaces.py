@@ -25,7 +25,7 @@ class FeatureSpace:
     source: str  # where the architecture, preprocessing and weights come from
     filename: str = ""  # weight file name in the cache
     urls: tuple = ()  # download locations
-    sha256: str = ""  # published SHA-256 of the file ("" when none is published: no download)
+    sha256: str = ""  # SHA-256 a download must match ("" when none is known: no download)
 
     @property
     def env_var(self):
@@ -47,13 +47,19 @@ SPACES = {
         "PIL bicubic resize to 224 x 224 (no crop), /255, ImageNet mean/std; CLS token after the final norm",
         _DINOV2.format(arch="vit_large_patch14_dinov2"),
         "dinov2_vitl14_pretrain.pth",
-        ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",)),
+        ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",),
+        # Meta publishes no checksum. This SHA-256 (1,217,586,395 bytes) is the one refiners pins for
+        # this URL (github.com/finegrain-ai/refiners, src/refiners/conversion/models/dinov2.py,
+        # expected_sha256 of "vitl14.pth"), and independent projects that verify the download pin it too.
+        "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428"),
     "dinov2-vitb14": FeatureSpace(
         "dinov2-vitb14", "DINOv2-B14", 768,
         "PIL bicubic resize to 224 x 224 (no crop), /255, ImageNet mean/std; CLS token after the final norm",
         _DINOV2.format(arch="vit_base_patch14_dinov2"),
         "dinov2_vitb14_pretrain.pth",
-        ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth",)),
+        ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth",),
+        # As above: refiners' expected_sha256 of "vitb14.pth" for this URL, pinned by other projects too.
+        "0b8b82f85de91b424aded121c7e1dcc2b7bc6d0adeea651bf73a13307fad8c73"),
     "clip-vitb32": FeatureSpace(
         "clip-vitb32", "CLIP", 512,
         "PIL bicubic resize of the shorter side to 224, centre crop 224 x 224, /255, CLIP mean/std; "

@@ -223,15 +223,17 @@ class LoadedEncoder:
 
 
 def _how_to_provide(space, path, reason):
-    where = f" ({space.urls[0]})" if space.urls else ""
-    return (f"{reason}. Provide the {space.name} weights: pass --weights FILE (Python: weights=FILE) or set "
-            f"{space.env_var}=FILE, with {space.filename}{where}; or put that file at {path}")
+    where = f" from {space.urls[0]}" if space.urls else ""
+    digest = f" (SHA-256 {space.sha256})" if space.sha256 else ""
+    return (f"{reason}. Download {space.filename}{where}{digest} and put it at {path}, or pass --weights FILE "
+            f"(Python: weights=FILE) or set {space.env_var}=FILE")
 
 
 def resolve(name, weights=None, download=True):
     """Path of the weight file of feature space `name`: `weights`, then $GAN_EVAL_<NAME>_WEIGHTS,
     then the cache (``cache_dir()/weights/<filename>``), then a download verified against the
-    published SHA-256. Spaces without a published SHA-256 (DINOv2) are never downloaded."""
+    space's SHA-256 (a space without one is never downloaded). Raises WeightsError naming the URL,
+    the SHA-256 and the cache path when there is no file and the download fails or is off."""
     from .weights import download_weights
 
     space = spaces.get(name)
@@ -253,8 +255,8 @@ def resolve(name, weights=None, download=True):
         raise WeightsError(_how_to_provide(space, path, "no weights file found"))
     if not space.sha256:
         raise WeightsError(_how_to_provide(
-            space, path, f"no {space.name} weights found, and none are downloaded: their publisher gives no SHA-256 "
-                         "to verify a download against"))
+            space, path, f"no {space.name} weights found, and none are downloaded: there is no SHA-256 to verify "
+                         "a download against"))
     return download_weights(path, space.urls, space.sha256,
                             how_to_provide=lambda dest, reason: _how_to_provide(space, dest, reason))
 

@@ -119,3 +119,37 @@ def smallest_within(x, kk, centre=None, max_elements=None):
             if rj != ri:
                 merge(rj, d.T.topk(min(kk, d.shape[0]), dim=1, largest=False).values)
     return best.clamp_(min=0)  # clamping after selection: it is monotone, so the order is unchanged
+
+
+def nearest_within(x, kk, centre=None, max_elements=None):
+    """The `kk` nearest *other* rows of each row of `x`: squared distances (N x kk, ascending,
+    clamped at 0) and their row indices (N x kk, int64).
+
+    A row's own index is never among them; exact duplicates of it are (at distance 0), as in
+    :func:`smallest_within`, whose column k equals column k - 1 here. `centre` as there.
+    """
+    n = x.shape[0]
+    if kk > n - 1:
+        raise ValueError(f"kk={kk} needs at least {kk + 1} rows, got {n}")
+    best = torch.full((n, kk), float("inf"), dtype=x.dtype, device=x.device)
+    best_i = torch.zeros((n, kk), dtype=torch.int64, device=x.device)
+
+    def merge(rows, values, index):
+        v, j = torch.cat([best[rows], values], dim=1).topk(kk, dim=1, largest=False)
+        best_i[rows] = torch.gather(torch.cat([best_i[rows], index], dim=1), 1, j)
+        best[rows] = v
+
+    parts = tiles(n, tile_side(max_elements))
+    for p, ri in enumerate(parts):
+        a, a_sq = centred_tile(x, ri, centre)
+        for rj in parts[p:]:
+            b, b_sq = (a, a_sq) if rj == ri else centred_tile(x, rj, centre)
+            d = squared_distance_tile(a, a_sq, b, b_sq)
+            if rj == ri:
+                d.diagonal().fill_(float("inf"))
+            v, j = d.topk(min(kk, d.shape[1]), dim=1, largest=False)
+            merge(ri, v, j + rj.start)
+            if rj != ri:
+                v, j = d.T.topk(min(kk, d.shape[0]), dim=1, largest=False)
+                merge(rj, v, j + ri.start)
+    return best.clamp_(min=0), best_i
