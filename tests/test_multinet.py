@@ -116,3 +116,24 @@ def test_cli_train_and_sample(tmp_path, capsys, mnist_dir):
     code, out, err = run(["sample", sgdir, "-n", "4", "--stage", "1", "-o", tmp_path / "sg1.npz"], capsys)
     with np.load(tmp_path / "sg1.npz") as z:
         assert z["images"].shape == (4, 16, 16, 1)
+
+
+def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path, mnist_dir):
+    """The run folder's lock is train.py's: a folder locked by another process (as a running
+    trainer holds it) is refused for a new run and for a resume, and usable once released."""
+    import fcntl
+    import os
+
+    run_dir = tmp_path / "run"
+    train_nets(_cfg("stackgan", run_dir, 1, mnist_dir))
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for kw in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(GanEvalError, match="another process is training in this folder"):
+                train_nets(_cfg("stackgan", run_dir, 2, mnist_dir), **kw)
+        assert json.loads((run_dir / "config.json").read_text())["config"]["steps"] == 1  # left alone
+    finally:
+        os.close(fd)
+    summary = train_nets(_cfg("stackgan", run_dir, 2, mnist_dir), resume=True)  # the lock is gone with its holder
+    assert summary["resumed_from"] == 1 and summary["steps"] == 2

@@ -4,7 +4,8 @@ class-conditional MNIST: Stage-I draws 16×16 digits, Stage-II refines them to 3
 
 Condition: the class label's one-hot vector φ ∈ R^10 stands for the paper's text embedding φ_t
 (each class is one "caption"). Conditioning Augmentation (paper §3.1): a linear layer maps φ to
-(μ, log σ²) ∈ R^{2·c_dim} (initialised with σ ≈ 0.14, see ``ConditioningAugmentation``); c = μ + σ ⊙ ε with ε ~ N(0, I), and G's loss adds
+(μ, log σ²) ∈ R^{2·c_dim} (initialised with each class's μ ~ N(0, I) and σ ≈ 0.14, see
+``ConditioningAugmentation``); c = μ + σ ⊙ ε with ε ~ N(0, I), and G's loss adds
 λ_KL · KL(N(μ, diag σ²) ‖ N(0, I)) / c_dim, KL = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), averaged
 over the batch (λ_KL = 1 as in the paper's §4; the division by c_dim is how the authors' code
 averages the KL over the elements). Each stage has its own CA.
@@ -18,8 +19,8 @@ averages the KL over the elements). Each stage has its own CA.
   Stage-II starts as an upsampler and learns corrections. Without it, our short CPU runs
   (a few hundred Stage-II steps) collapsed Stage-II to one output that ignored its input.
 - D (both stages): 4×4 stride-2 convs (LeakyReLU 0.2, batch norm after the first) down to 4×4×4w;
-  φ compressed by a linear layer to ``d_cond`` = 8 and replicated 4×4 (paper: N_d = 128) is
-  concatenated; 3×3 conv, batch norm, LeakyReLU, then a 4×4 conv to one logit.
+  φ compressed by a linear layer (PyTorch's default init, not N(0, 0.02)) to ``d_cond`` = 8 and
+  replicated 4×4 (paper: N_d = 128) is concatenated; 3×3 conv, batch norm, LeakyReLU, then a 4×4 conv to one logit.
 - Matching-aware discriminator (Reed et al. 2016, GAN-CLS, as in StackGAN's code): D's loss is
   BCE(D(x, φ), 1) + ½ [BCE(D(x, φ_wrong), 0) + BCE(D(G(z, c), φ), 0)], where φ_wrong is another
   class (label + U{1..9} mod 10); G minimises BCE(D(G(z, c), φ), 1) + λ_KL KL (non-saturating).
@@ -82,11 +83,14 @@ class ConditioningAugmentation(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """PyTorch's default linear init, σ starting at e^−2 ≈ 0.14 (log σ² bias −4): the class is
-        readable in c from the first step. (Started at σ ≈ 1 and μ ≈ 0, our short runs never left
-        the KL's minimum and G ignored its condition.)"""
+        """μ(φ) of each class drawn from N(0, I) (the prior's scale, so the class moves G's input
+        [c, z] as much as z does), σ starting at e^−2 ≈ 0.14 (log σ² bias −4): the class is
+        readable in c from the first step. (With PyTorch's default linear init the class means lie
+        ~0.7 apart against |z| ≈ 5.7, and G took thousands of steps to start using c.)"""
         self.fc.reset_parameters()
         with torch.no_grad():
+            self.fc.weight[:self.c_dim].normal_(0.0, 1.0)
+            self.fc.bias[:self.c_dim].zero_()
             self.fc.bias[self.c_dim:].fill_(-4.0)
 
     def forward(self, phi, generator=None, sample=True):
@@ -173,6 +177,12 @@ class ConditionalDiscriminator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c_in + d_cond, c_in, 3, 1, 1, bias=False), nn.BatchNorm2d(c_in),
                                   nn.LeakyReLU(0.2), nn.Conv2d(c_in, 1, 4))
 
+    def reset_parameters(self):
+        """PyTorch's default init for the condition's linear layer: compressed φ of magnitude ~0.3,
+        comparable with the image features it joins. (The N(0, 0.02) init of the other layers
+        left it ~50× smaller, and D learnt to reject wrong-class pairs only slowly.)"""
+        self.cond.reset_parameters()
+
     def forward(self, x, phi):
         h = self.body(x)
         c = F.leaky_relu(self.cond(phi), 0.2)[:, :, None, None].expand(-1, -1, 4, 4)
@@ -220,8 +230,10 @@ class Trainer:
                      "D2": ConditionalDiscriminator(32, w, hp["d_cond"]).to(device)}
         for net in self.nets.values():
             init_normal(net)
-        for g in ("G1", "G2"):
+        for g in ("G1", "G2"):  # the condition's layers keep their own init (see their reset_parameters)
             self.nets[g].ca.reset_parameters()
+        for d in ("D1", "D2"):
+            self.nets[d].reset_parameters()
         betas = tuple(hp["betas"])
         self.optimizers = {k: torch.optim.Adam(n.parameters(), lr=hp["lr"], betas=betas) for k, n in self.nets.items()}
         self.generators = {"data": torch.Generator().manual_seed(cfg.seed + 10_007),
