@@ -52,6 +52,7 @@ from . import checkpoint as ckpt
 from .batches import MixtureBatches, TensorBatches
 from .datasets import DATASETS, dataset_spec, get_dataset
 from .datasets import check_name as check_dataset
+from .models.layers import MBD_REVISION
 from .models import build_models, get_model
 from .models import check_name as check_model
 from .models import losses as L
@@ -208,6 +209,8 @@ def run_identity(cfg, hp):
     setting that shapes the run (the non-runtime fields, with model defaults resolved in `hp`)."""
     shaping = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)
                if f.name not in RUNTIME_FIELDS and f.name not in RESOLVED_FIELDS}
+    if cfg.minibatch_disc:
+        shaping["minibatch_layer"] = MBD_REVISION
     text = json.dumps({"config": shaping, "resolved": hp}, sort_keys=True, default=str)
     return {"model": cfg.model, "dataset": cfg.dataset, "config_sha256": hashlib.sha256(text.encode()).hexdigest()}
 

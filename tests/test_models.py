@@ -166,6 +166,33 @@ def test_minibatch_discrimination_reads_a_pooled_vector():
     assert dc.mbd.theta.shape[0] == 128
 
 
+def test_runs_of_another_minibatch_layer_are_neither_resumed_nor_reused(monkeypatch, tmp_path):
+    """A change of the layer's computation (MBD_REVISION) changes a minibatch-discrimination run's
+    identity, so its checkpoint is refused for resume and reproduce trains it again; plain runs
+    keep theirs."""
+    import json
+
+    from gan_eval_models import train as T
+    from gan_eval_models.reproduce import common
+
+    mbd = T.TrainConfig(model="gan2014", dataset="ring", steps=5, out="", minibatch_disc=True).validate()
+    plain = T.TrainConfig(model="gan2014", dataset="ring", steps=5, out="").validate()
+    before = [T.run_identity(c, c.resolved()) for c in (mbd, plain)]
+    monkeypatch.setattr(T, "MBD_REVISION", "a later layer")
+    after = [T.run_identity(c, c.resolved()) for c in (mbd, plain)]
+    assert before[0] != after[0] and before[1] == after[1]
+
+    trained = []
+    monkeypatch.setattr(T, "has_checkpoint", lambda run_dir: True)
+    monkeypatch.setattr(T, "train", lambda cfg, **kw: trained.append(kw) or {"steps": cfg.steps})
+    run = tmp_path / "r"
+    run.mkdir()
+    old = {"model": "gan2014", "dataset": "ring", "steps": 5, "minibatch_disc": True}
+    (run / "reproduce_done.json").write_text(json.dumps({"settings": old, "summary": {"steps": 5}}))
+    common.ensure_trained(tmp_path, "r", model="gan2014", dataset="ring", steps=5, minibatch_disc=True)
+    assert trained, "a run marked done by an earlier layer was reused"
+
+
 def test_losses_match_textbook_formulas_and_stay_finite():
     """Against σ-based formulas (Goodfellow 2014 eq. 1 and §3; Mao 2017 eq. 2) on moderate logits."""
     r = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)

@@ -32,6 +32,11 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(-1)
 
 
+# Bumped whenever the layer's computation changes, so that runs trained with an earlier layer
+# are neither resumed nor reused (train.run_identity, reproduce.common.ensure_trained).
+MBD_REVISION = "improved-gan-port-1"
+
+
 class MinibatchDiscrimination(nn.Module):
     """B closeness-to-the-rest-of-the-batch features per row (Salimans et al. 2016, §3.2).
 

@@ -36,6 +36,9 @@ def ensure_trained(work_dir, name, quiet=False, **config):
     run_dir = Path(work_dir) / name
     marker = run_dir / "reproduce_done.json"
     settings = json.loads(json.dumps({k: v for k, v in config.items() if k != "device"}, default=str))
+    if config.get("minibatch_disc"):  # a run of an earlier layer is not this layer's run
+        from gan_eval_models.models.layers import MBD_REVISION
+        settings["minibatch_layer"] = MBD_REVISION
     if marker.is_file() and has_checkpoint(run_dir):
         try:
             saved = json.loads(marker.read_text())

@@ -299,7 +299,10 @@ def _stats(row, per_seed):
 def refresh(out):
     """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
     (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
-    return refresh_result(out, _stats, lambda result, row: None if row["method"].startswith("Real data") else result["settings"]["training steps per run"], PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
+    def default_steps(result, row):
+        return None if row["method"].startswith("Real data") else result["settings"]["training steps per run"]
+
+    return refresh_result(out, _stats, default_steps, PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
 
 
 def _training_cell(row, paper_steps):

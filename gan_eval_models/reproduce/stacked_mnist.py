@@ -193,7 +193,10 @@ def _stats(row, per_seed):
 def refresh(out):
     """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
     (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
-    return refresh_result(out, _stats, lambda result, row: result["settings"]["training steps per run"].get(row["setting"]), PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
+    def default_steps(result, row):
+        return result["settings"]["training steps per run"].get(row["setting"])
+
+    return refresh_result(out, _stats, default_steps, PUBLISHED, PAPER_STEPS, markdown, MBD_LAYER, OLD_MBD_NOTE)
 
 
 def markdown(result):
