@@ -53,10 +53,16 @@ main([str(a) for a in sys.argv[3:]])
 """
 
 
+def _default_sigint():
+    # a suite started as a background job passes SIGINT ignored to its children, and a run then
+    # ignores Ctrl-C by design; the child must see a terminal's default
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _child(k, sig, out):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", CHILD, str(k), sig, *map(str, CLI_ARGS), "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, preexec_fn=_default_sigint)
 
 
 def _rows(run_dir):
@@ -132,7 +138,7 @@ def test_second_sigint_stops_at_once_keeping_the_last_checkpoint(tmp_path):
     child = CHILD.replace("os.kill(os.getpid(), sig)", "os.kill(os.getpid(), sig); os.kill(os.getpid(), sig)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.run([sys.executable, "-c", child, "14", "SIGINT", *map(str, CLI_ARGS), "--out", str(run)],
-                       capture_output=True, text=True, env=env, timeout=300)
+                       capture_output=True, text=True, env=env, timeout=300, preexec_fn=_default_sigint)
     assert p.returncode == 130, p.stderr
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 5  # the last periodic checkpoint, not step 7
 
