@@ -34,7 +34,7 @@ from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
-from .train import _lock, _os_reason, _unlock
+from .train import _prepare_dir, _unlock
 
 FAMILIES = {"cyclegan": "gan_eval_models.models.cyclegan", "stackgan": "gan_eval_models.models.stackgan"}
 LOG = "log.jsonl"
@@ -127,33 +127,10 @@ def run_identity(cfg):
 
 
 def _prepare(cfg, resume, overwrite):
-    """Check the run folder and take its lock (:func:`gan_eval_models.train._lock`, the same one
-    single-network runs take), so two processes never train into one folder; the caller releases
-    it with ``_unlock``."""
-    run_dir = Path(cfg.out)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise GanEvalError(f"{run_dir} exists and is not a folder")
-    checkpoint = run_dir / ckpt.CHECKPOINT
-    if resume:
-        if not checkpoint.is_file():
-            raise GanEvalError(f"{run_dir}: no checkpoint to resume from (train without resume to start a run)")
-        _lock(run_dir)
-        diffs = _differences(ckpt.read_json(run_dir / ckpt.CONFIG).get("config", {}), asdict(cfg))
-        if diffs:
-            raise GanEvalError(f"{run_dir}: cannot resume, the configuration differs from the run's: {'; '.join(diffs)}")
-        return
-    if checkpoint.is_file() and not overwrite:
-        raise GanEvalError(f"{run_dir} already holds a checkpoint; pass resume=True (--resume) to continue it "
-                           "or overwrite=True (--overwrite) to start again")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise GanEvalError(f"{run_dir}: cannot create the run folder ({_os_reason(e)})") from None
-    _lock(run_dir)
-    if checkpoint.is_file() and not overwrite:  # written by a process that held the lock first
-        raise GanEvalError(f"{run_dir} already holds a checkpoint; pass resume=True (--resume) to continue it")
-    for p in [checkpoint, run_dir / ckpt.CONFIG, run_dir / LOG, *run_dir.glob("samples_*.png")]:
-        p.unlink(missing_ok=True)
+    """Check the run folder and take its lock: train.py's :func:`gan_eval_models.train._prepare_dir`
+    with this module's configuration comparison, so two processes never train into one folder;
+    the caller releases it with ``_unlock``."""
+    _prepare_dir(cfg, resume, overwrite, differences=lambda saved, c: _differences(saved.get("config", {}), asdict(c)))
 
 
 def _state(trainer, step, elapsed, cfg, device):

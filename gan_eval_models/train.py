@@ -30,7 +30,6 @@ time trains in a folder (an advisory lock on it).
 """
 
 import copy
-import errno
 import hashlib
 import json
 import os
@@ -499,7 +498,17 @@ def _os_reason(e):
     return e.strerror or str(e) if isinstance(e, OSError) else str(e)
 
 
-def _prepare_dir(cfg, resume, overwrite):
+def _config_differences(saved, cfg):
+    return config_differences(saved.get("config", {}), asdict(cfg), saved.get("resolved"), cfg.resolved())
+
+
+def _prepare_dir(cfg, resume, overwrite, differences=_config_differences):
+    """Check the run folder `cfg.out` and take its lock (released by the caller with ``_unlock``).
+
+    resume: the folder must hold a checkpoint whose saved config.json shows no
+    ``differences(saved, cfg)`` (a list of strings). Otherwise the folder is cleared of an earlier
+    run's files, and a checkpoint in it is refused unless `overwrite`.
+    """
     run_dir = Path(cfg.out)
     if run_dir.exists() and not run_dir.is_dir():
         raise GanEvalError(f"{run_dir} exists and is not a folder")
@@ -508,8 +517,7 @@ def _prepare_dir(cfg, resume, overwrite):
         if not checkpoint.is_file():
             raise GanEvalError(f"{run_dir}: no checkpoint to resume from (train without resume to start a run)")
         _lock(run_dir)
-        saved = ckpt.read_json(run_dir / ckpt.CONFIG)
-        diffs = config_differences(saved.get("config", {}), asdict(cfg), saved.get("resolved"), cfg.resolved())
+        diffs = differences(ckpt.read_json(run_dir / ckpt.CONFIG), cfg)
         if diffs:
             raise GanEvalError(f"{run_dir}: cannot resume, the configuration differs from the run's: {'; '.join(diffs)}")
         return

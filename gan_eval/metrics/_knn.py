@@ -98,27 +98,9 @@ def smallest_within(x, kk, centre=None, max_elements=None):
     mean) is subtracted tile by tile to keep float32 cancellation small; pass None for data that
     is centred already.
     """
-    n = x.shape[0]
-    if kk > n:
-        raise ValueError(f"kk={kk} needs at least {kk} rows, got {n}")
-    best = torch.full((n, kk), float("inf"), dtype=x.dtype, device=x.device)
-
-    def merge(rows, values):
-        both = torch.cat([best[rows], values], dim=1)
-        best[rows] = both.topk(kk, dim=1, largest=False).values
-
-    parts = tiles(n, tile_side(max_elements))
-    for p, ri in enumerate(parts):
-        a, a_sq = centred_tile(x, ri, centre)
-        for rj in parts[p:]:
-            b, b_sq = (a, a_sq) if rj == ri else centred_tile(x, rj, centre)
-            d = squared_distance_tile(a, a_sq, b, b_sq)
-            if rj == ri:
-                d.diagonal().zero_()
-            merge(ri, d.topk(min(kk, d.shape[1]), dim=1, largest=False).values)
-            if rj != ri:
-                merge(rj, d.T.topk(min(kk, d.shape[0]), dim=1, largest=False).values)
-    return best.clamp_(min=0)  # clamping after selection: it is monotone, so the order is unchanged
+    if kk > x.shape[0]:
+        raise ValueError(f"kk={kk} needs at least {kk} rows, got {x.shape[0]}")
+    return _smallest_per_row(x, kk, centre, max_elements, own=0.0, with_index=False)[0]
 
 
 def nearest_within(x, kk, centre=None, max_elements=None):
@@ -128,15 +110,23 @@ def nearest_within(x, kk, centre=None, max_elements=None):
     A row's own index is never among them; exact duplicates of it are (at distance 0), as in
     :func:`smallest_within`, whose column k equals column k - 1 here. `centre` as there.
     """
+    if kk > x.shape[0] - 1:
+        raise ValueError(f"kk={kk} needs at least {kk + 1} rows, got {x.shape[0]}")
+    return _smallest_per_row(x, kk, centre, max_elements, own=float("inf"), with_index=True)
+
+
+def _smallest_per_row(x, kk, centre, max_elements, own, with_index):
+    """Tiled k smallest squared distances per row (and their row indices when `with_index`), a
+    row's distance to itself set to `own` (0: counted, inf: left out); clamped at 0 after
+    selection, which is monotone and keeps the order."""
     n = x.shape[0]
-    if kk > n - 1:
-        raise ValueError(f"kk={kk} needs at least {kk + 1} rows, got {n}")
     best = torch.full((n, kk), float("inf"), dtype=x.dtype, device=x.device)
-    best_i = torch.zeros((n, kk), dtype=torch.int64, device=x.device)
+    best_i = torch.zeros((n, kk), dtype=torch.int64, device=x.device) if with_index else None
 
     def merge(rows, values, index):
         v, j = torch.cat([best[rows], values], dim=1).topk(kk, dim=1, largest=False)
-        best_i[rows] = torch.gather(torch.cat([best_i[rows], index], dim=1), 1, j)
+        if with_index:
+            best_i[rows] = torch.gather(torch.cat([best_i[rows], index], dim=1), 1, j)
         best[rows] = v
 
     parts = tiles(n, tile_side(max_elements))
@@ -146,7 +136,7 @@ def nearest_within(x, kk, centre=None, max_elements=None):
             b, b_sq = (a, a_sq) if rj == ri else centred_tile(x, rj, centre)
             d = squared_distance_tile(a, a_sq, b, b_sq)
             if rj == ri:
-                d.diagonal().fill_(float("inf"))
+                d.diagonal().fill_(own)
             v, j = d.topk(min(kk, d.shape[1]), dim=1, largest=False)
             merge(ri, v, j + rj.start)
             if rj != ri:

@@ -40,20 +40,8 @@ import torch
 from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
-from .common import (
-    finish,
-    fraction,
-    log,
-    markdown_table,
-    mean_se,
-    pm,
-    prepare_out,
-    pyplot,
-    refresh_result,
-    settings_markdown,
-    train_and_sample,
-    train_runs,
-)
+from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, refresh_result,
+                     settings_markdown, train_and_sample, train_runs)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"

@@ -25,21 +25,8 @@ from gan_eval.metrics.modes import stacked_mnist_modes
 from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
-from .common import (
-    finish,
-    fraction,
-    log,
-    markdown_table,
-    mean_se,
-    pm,
-    prepare_out,
-    pyplot,
-    refresh_result,
-    save_sample_grids,
-    settings_markdown,
-    train_and_sample,
-    train_runs,
-)
+from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, refresh_result,
+                     save_sample_grids, settings_markdown, train_and_sample, train_runs)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2, Unrolled GAN Table 2)"
