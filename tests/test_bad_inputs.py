@@ -72,6 +72,19 @@ def test_zero_byte_weights_exit_2(tmp_path, ok_npy, capsys):
     one_error_line(code, err, "not a readable weights file")
 
 
+def test_an_image_given_as_weights_exits_2_without_unsafe_advice(tmp_path, ok_npy, capsys):
+    """PyTorch's own message for such a file suggests weights_only=False (unpickling arbitrary
+    code); gan-eval names the file's problem instead."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "w.png")
+    for features in ("inception", "dinov2-vitb14"):
+        code, out, err = run_cli(["fid", ok_npy, ok_npy, "--features", features, "--weights", tmp_path / "w.png",
+                                  "-q"], capsys)
+        one_error_line(code, err, "not a readable weights file (not a PyTorch file)")
+        assert "weights_only" not in err
+
+
 def _covariance_file(path, sigma):
     np.savez(path, mu=np.zeros(len(sigma)), sigma=sigma)
     return path

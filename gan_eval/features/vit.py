@@ -175,7 +175,7 @@ def load_into(model, sd, path):
 def read_state_dict(path):
     """Tensors of a weight file: a state dict (.pth/.pt/.bin, torch.load with weights_only), a
     .safetensors file, or a TorchScript archive (OpenAI's CLIP files)."""
-    from .weights import _is_torchscript
+    from .weights import _is_torchscript, load_tensors
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -191,11 +191,7 @@ def read_state_dict(path):
                 return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
             except Exception as e:
                 raise WeightsError(f"{path}: cannot load TorchScript file ({e})") from None
-    try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{path}: not a readable weights file (truncated or corrupt?): {str(e).splitlines()[0]}") \
-            from None
+    sd = load_tensors(path)
     for key in ("model", "state_dict", "teacher"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]

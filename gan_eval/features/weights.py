@@ -155,13 +155,26 @@ def _read_state_dict(path):
             except Exception as e:
                 raise WeightsError(f"{path}: cannot load TorchScript file ({e})") from None
         return dict(module.state_dict()), "torchscript"
-    try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{path}: not a readable weights file (truncated or corrupt?): {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+    sd = load_tensors(path)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors (pytorch-fid's {FILENAME})")
     return sd, "state_dict"
+
+
+def load_tensors(path):
+    """``torch.load(path, weights_only=True)``, with a WeightsError that names what the file is
+    instead of PyTorch's message (which suggests the unsafe ``weights_only=False``)."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if not head:
+            raise WeightsError(f"{path}: not a readable weights file (it is empty)") from None
+        if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # a zip archive or a pickle
+            raise WeightsError(f"{path}: not a readable weights file (not a PyTorch file)") from None
+        raise WeightsError(f"{path}: not a readable weights file (truncated, corrupt, or holding objects "
+                           "other than tensors; gan-eval never unpickles arbitrary objects)") from None
 
 
 def _from_state_dict(sd, path):
