@@ -168,3 +168,10 @@ def test_paper_setting_trains_in_chunks_and_reports_the_fraction(tmp_path, capsy
     capsys.readouterr()
     assert run_cli(["reproduce", "stacked-mnist", "--setting", "paper", "--out", str(tmp_path / "s")]) == 2
     assert "implemented for mode-collapse-2d only" in capsys.readouterr().err
+
+
+def test_steps_outside_mode_collapse_2d_are_refused_by_their_option_name(tmp_path, capsys):
+    assert run_cli(["reproduce", "stackgan", "--steps", "5", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --setting, --steps and --time-limit") and "not stackgan" in err
+    assert not (tmp_path / "s").exists()

@@ -73,7 +73,8 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     extra = {}
     if setting != "default" or steps is not None or time_limit is not None:
         if table != "mode-collapse-2d":
-            raise GanEvalError(f"steps and time_limit are implemented for mode-collapse-2d only, not {table}")
+            raise GanEvalError(f"--setting, --steps and --time-limit (Python: setting, steps, time_limit) apply to "
+                               f"mode-collapse-2d only, not {table}")
         import time as _time
 
         extra = {"setting": setting, "steps": steps,

@@ -138,8 +138,9 @@ def markdown(result):
     if s2["conditional_accuracy_mean"] < 0.2:
         parts += ["**The samples ignore their condition** (conditional accuracy near the 10% of chance): in a run "
                   "this short the matching-aware discriminator, which learns to reject real digits with a wrong "
-                  "class, has not yet taught the generators to use c. Train longer (`--steps`) before reading the "
-                  "conditional columns; the Stage-I vs Stage-I+II comparison does not depend on them.", ""]
+                  "class, has not yet taught the generators to use c. Read the conditional columns of a longer run "
+                  "(the full table without `--quick`, or `gan-eval train stackgan --steps N`); the Stage-I vs "
+                  "Stage-I+II comparison does not depend on them.", ""]
     else:
         parts += [f"**Conditioning.** The classifier reads the asked class in "
                   f"{100 * s1['conditional_accuracy_mean']:.1f}% of Stage-I samples and "
