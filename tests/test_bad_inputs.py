@@ -269,3 +269,9 @@ def test_no_nan_or_infinity_is_ever_printed(capsys):
     assert capsys.readouterr().out == ""
     emit({"x": 1.5, "n": 3, "s": "nan"}, True, [])
     assert json.loads(capsys.readouterr().out) == {"x": 1.5, "n": 3, "s": "nan"}
+
+
+@pytest.mark.parametrize("command", ["fid", "score"])
+def test_bootstrap_without_ci_is_refused_not_ignored(ok_npy, capsys, command):
+    code, out, err = run_cli([command, ok_npy, ok_npy, "--bootstrap", "50", "-q"], capsys)
+    one_error_line(code, err, "--bootstrap sets the resamples of --ci")

@@ -22,6 +22,16 @@ def uncertainty_options(f):
     return f
 
 
+def check_uncertainty(ci):
+    """Refuse --bootstrap without --ci: it would be ignored without a word."""
+    from click.core import ParameterSource
+
+    from ..errors import GanEvalError
+
+    if ci is None and click.get_current_context().get_parameter_source("replicates") is ParameterSource.COMMANDLINE:
+        raise GanEvalError("--bootstrap sets the resamples of --ci; pass --ci LEVEL (e.g. --ci 0.95) too")
+
+
 def _name(metric, r):
     from ..features.spaces import metric_name
 
@@ -111,6 +121,7 @@ def fid(path1, path2, weights, features, resize, batch_size, data_dir, device, n
     """
     from ..evaluate import fid as compute_fid
 
+    check_uncertainty(ci)
     path1, path2 = named_input(path1, data_dir), named_input(path2, data_dir)
     r = compute_fid(path1, path2, weights=weights, resize=resize, batch_size=batch_size, device=device,
                     num_workers=num_workers, progress=not quiet, precision=precision, quiet=quiet,

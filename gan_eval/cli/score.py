@@ -4,7 +4,7 @@ import click
 
 from .. import defaults
 from .common import count, emit, json_option, named_input, quiet_option, seed_option
-from .fid import _name, allow_mismatch_option, extraction_options, uncertainty_lines, uncertainty_options
+from .fid import _name, allow_mismatch_option, check_uncertainty, extraction_options, uncertainty_lines, uncertainty_options
 
 
 def _text_lines(r):
@@ -76,6 +76,7 @@ def score(real, fake, metrics, no_cache, kid_subsets, kid_subset_size, is_splits
     """
     from ..evaluate import score as compute_score
 
+    check_uncertainty(ci)
     real, fake = named_input(real, data_dir), named_input(fake, data_dir)
     r = compute_score(real, fake, metrics=metrics, weights=weights, resize=resize, batch_size=batch_size,
                       device=device, num_workers=num_workers, progress=not quiet, cache=not no_cache,
