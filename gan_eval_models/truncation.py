@@ -120,6 +120,8 @@ def truncation_sweep(run_dir, real, psi=DEFAULT_PSI, n=5000, variants=VARIANTS, 
     first row has variant "none" (no truncation). Raises GanEvalError on bad arguments or a run
     that is not an image model.
     """
+    from .models import MODELS
+    from .multinet import family_of
     from .sample import load_generator
 
     check_features(features)
@@ -130,6 +132,12 @@ def truncation_sweep(run_dir, real, psi=DEFAULT_PSI, n=5000, variants=VARIANTS, 
         raise GanEvalError(f"variants must be among {', '.join(VARIANTS)}, got {', '.join(map(str, variants)) or 'none'}")
     if isinstance(n, bool) or int(n) != n or n < 6:
         raise GanEvalError(f"n must be an integer >= 6 (precision/recall need k + 1 samples), got {n!r}")
+    if n_real is not None and (isinstance(n_real, bool) or int(n_real) != n_real or n_real < 6):
+        raise GanEvalError(f"n_real (--n-real) must be an integer >= 6, got {n_real!r}")
+    family = family_of(run_dir)
+    if family is not None:
+        raise GanEvalError(f"{run_dir}: a {family} run; the truncation sweep takes runs of `gan-eval train` with one "
+                           f"generator ({', '.join(MODELS)})")
     G, cfg = load_generator(run_dir, device)
     if G.output_range is None:
         raise GanEvalError(f"{run_dir}: a 2-D point model; the truncation sweep needs an image model")

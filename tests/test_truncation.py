@@ -36,6 +36,17 @@ def test_parse_psi_and_bad_variant():
         truncated_latent(2, 2, "gaussian", torch.Generator(), 1.0, "clip")
 
 
+def test_multi_network_runs_and_too_few_real_images_are_refused(tmp_path, capsys):
+    run_dir = tmp_path / "sg"
+    run_dir.mkdir()
+    np.savez(tmp_path / "real.npz", images=np.zeros((8, 28, 28, 1), np.uint8))
+    (run_dir / "config.json").write_text(json.dumps({"family": "stackgan", "config": {}}))
+    with pytest.raises(GanEvalError, match="a stackgan run; the truncation sweep takes runs of `gan-eval train`"):
+        truncation_sweep(run_dir, tmp_path / "real.npz", n=10)
+    code, out, err = run(["truncation", run_dir, tmp_path / "real.npz", "-n", "10", "--n-real", "0"], capsys)
+    assert code == 2 and "n_real (--n-real) must be an integer >= 6, got 0" in err
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, mnist_dir):
     from gan_eval_models.train import TrainConfig, train
