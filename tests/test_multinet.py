@@ -182,6 +182,6 @@ def test_train_help_lists_the_parameters_of_each_family(capsys):
 
     code, out, err = run(["train", "--help"], capsys)
     text = " ".join(out.split())
-    assert code == 0
+    assert code == 0, err
     for model, rules in PARAMS.items():
         assert f"{model}: {', '.join(sorted(rules))}" in text
