@@ -9,6 +9,9 @@ from .errors import GanEvalError
 
 
 def resolve_device(device=None):
+    """The torch.device for `device` (None or "auto": CUDA when present, else CPU; else a torch device
+    string such as "cpu", "cuda", "cuda:1"). Raises GanEvalError for a string torch does not know,
+    for CUDA on a machine without it, and for a CUDA index the machine does not have."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -17,6 +20,9 @@ def resolve_device(device=None):
         raise GanEvalError(f"invalid device {device!r} ({e})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise GanEvalError(f"device {device!r} asked for, but CUDA is not available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise GanEvalError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                           f"device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 

@@ -34,6 +34,7 @@ from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
+from .family_params import CONFIG_FIELDS, check_params
 from .train import _prepare_dir, _unlock
 
 FAMILIES = {"cyclegan": "gan_eval_models.models.cyclegan", "stackgan": "gan_eval_models.models.stackgan"}
@@ -87,21 +88,27 @@ class NetsConfig:
         return self
 
     def resolved(self):
-        """The family's defaults with this config's choices applied (unknown params refused)."""
+        """The family's defaults with this config's choices applied; unknown params, a setting given
+        both as a field and as a param, and values of the wrong type or range
+        (:mod:`gan_eval_models.family_params`) are refused with GanEvalError."""
         module = get_family(self.model)
         hp = module.defaults(self.dataset)
         unknown = sorted(set(self.params) - set(hp))
         if unknown:
             raise GanEvalError(f"unknown {self.model} parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")
+        twice = [name for name in CONFIG_FIELDS if name in self.params and getattr(self, name) is not None]
+        if twice:
+            raise GanEvalError(f"{twice[0]} given twice ({twice[0]}={getattr(self, twice[0])!r} and the parameter "
+                               f"{twice[0]}={self.params[twice[0]]!r}); give it once")
+        check_params(self.model, self.params)
         hp.update(self.params)
-        for name in ("batch_size", "lr", "width"):
+        for name in CONFIG_FIELDS:
             if getattr(self, name) is not None:
                 hp[name] = getattr(self, name)
+        check_params(self.model, hp)
         hp["steps"] = int(self.steps)
         if hp.get("schedule_steps") is None:
             hp["schedule_steps"] = int(self.steps)
-        if hasattr(module, "check_hyperparameters"):
-            module.check_hyperparameters(hp)
         return json.loads(json.dumps(hp))
 
     @classmethod

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from _cli import run_cli
+from gan_eval.cli.reproduce import TABLE_NAMES
 from gan_eval.provenance import for_run
 
 
@@ -91,11 +92,43 @@ CASES = {
     "sample-no-run-folder": (["sample", "{empty}/nope", "-n", "4", "-o", "{out}"], "does not exist"),
     "sample-no-checkpoint": (["sample", "{run}", "-n", "4", "-o", "{out}/s.npz"], "run"),
     "sample-bad-format": (["sample", "{run}", "-n", "4", "-o", "{out}", "--format", "gif"], "'--format'"),
+    "train-param-not-a-number": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param", "n_res=abc",
+                                  "--out", "{out}"], "n_res must be an integer >= 0, got 'abc'"),
+    "train-param-fractional-count": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param", "n_res=1.5",
+                                      "--out", "{out}"], "n_res must be an integer >= 0, got 1.5"),
+    "train-param-negative-count": (["train", "cyclegan", "--dataset", "usps", "--steps", "1", "--param", "n_res=-1",
+                                    "--out", "{out}"], "n_res must be an integer >= 0, got -1"),
+    "train-param-weight-not-a-number": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param",
+                                         "lambda_kl=abc", "--out", "{out}"], "lambda_kl must be a number >= 0, got 'abc'"),
+    "train-param-negative-weight": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param",
+                                     "lambda_kl=-5", "--out", "{out}"], "lambda_kl must be a number >= 0, got -5"),
+    "train-param-zero-size": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param", "c_dim=0",
+                               "--out", "{out}"], "c_dim must be an integer >= 1, got 0"),
+    "train-param-fraction-above-1": (["train", "cyclegan", "--dataset", "usps", "--steps", "1", "--param",
+                                      "decay_start=2", "--out", "{out}"], "decay_start must be a number in [0, 1], got 2"),
+    "train-param-one-beta": (["train", "cyclegan", "--dataset", "usps", "--steps", "1", "--param", "betas=[0.5]",
+                              "--out", "{out}"], "betas must be two numbers in [0, 1)"),
+    "train-param-unknown-key": (["train", "cyclegan", "--dataset", "usps", "--steps", "1", "--param", "c_dim=4",
+                                 "--out", "{out}"], "unknown cyclegan parameter(s) c_dim"),
+    "train-param-and-option-same-setting": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--lr", "0.001",
+                                             "--param", "lr=0.002", "--out", "{out}"],
+                                            "--lr 0.001 and --param lr=0.002 set the same setting"),
+    "train-param-key-twice": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--param", "n_res=1",
+                               "--param", "n_res=2", "--out", "{out}"], "--param n_res given twice"),
+    "train-family-option-has-a-param": (["train", "stackgan", "--dataset", "mnist", "--steps", "1", "--latent-dim",
+                                         "64", "--out", "{out}"],
+                                        "--latent-dim does not apply to stackgan; use --param latent_dim=64 instead"),
+    "train-family-options-without-param": (["train", "cyclegan", "--dataset", "usps", "--steps", "1", "--loss",
+                                            "minimax", "--ema", "0.9", "--out", "{out}"],
+                                           "--ema, --loss do not apply to cyclegan"),
     # reproduce
     "reproduce-unknown-table": (["reproduce", "table9"], "'table9' is not one of"),
     "reproduce-seeds-0": (["reproduce", "mode-collapse-2d", "--seeds", "0", "--out", "{out}"], "'--seeds'"),
     "reproduce-quick-over-full-result": (["reproduce", "mode-collapse-2d", "--quick", "--out", "{full}"],
                                          "holds a full result"),
+    **{f"reproduce-{table}-unknown-device": (["reproduce", table, "--quick", "--device", "banana", "--out", "{out}"],
+                                             "invalid device 'banana'")
+       for table in TABLE_NAMES},
     # hype
     "hype-report-missing-dir": (["hype", "report"], "Missing argument 'DIR'"),
     "hype-report-not-a-session": (["hype", "report", "{empty}/nope"], "nope"),
@@ -135,3 +168,11 @@ def test_device_cuda_without_cuda_fails_even_when_nothing_runs_the_network(files
     # two statistics files need no network at all, yet the impossible setting is refused
     code, out, err = run_cli(["fid", files["clean"], files["clean"], "--device", "cuda"], capsys)
     assert code == 2 and err.startswith("error: device 'cuda' asked for, but CUDA is not available")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("table", TABLE_NAMES)
+def test_reproduce_device_cuda_without_cuda_is_refused_before_any_work(table, files, capsys):
+    code, out, err = run_cli(["reproduce", table, "--quick", "--device", "cuda", "--out", str(files["out"])], capsys)
+    assert code == 2 and err.startswith("error: device 'cuda' asked for, but CUDA is not available"), err
+    assert "Traceback" not in err and out == "" and not files["out"].exists()

@@ -103,7 +103,7 @@ def test_cli_train_and_sample(tmp_path, capsys, mnist_dir):
     assert code == 2 and "--input" in err
     code, out, err = run(["train", "cyclegan", "--dataset", "restyled-mnist", "--steps", "1", "--out", tmp_path / "c2",
                           "--loss", "minimax"], capsys)
-    assert code == 2 and "--loss do(es) not apply to cyclegan" in err
+    assert code == 2 and "--loss does not apply to cyclegan" in err
 
     sgdir = tmp_path / "sg"
     code, out, err = run(["train", "stackgan", "--dataset", "mnist", "--steps", "2", "--out", sgdir, "--width", "2",
@@ -137,3 +137,51 @@ def test_a_second_trainer_in_the_same_folder_is_refused(tmp_path, mnist_dir):
         os.close(fd)
     summary = train_nets(_cfg("stackgan", run_dir, 2, mnist_dir), resume=True)  # the lock is gone with its holder
     assert summary["resumed_from"] == 1 and summary["steps"] == 2
+
+
+@pytest.mark.parametrize("model", ["cyclegan", "stackgan"])
+def test_every_family_parameter_has_a_rule_and_its_default_passes(model, tmp_path):
+    from gan_eval_models.family_params import PARAMS, check_params
+    from gan_eval_models.multinet import get_family
+
+    defaults = get_family(model).defaults("mnist")
+    assert set(PARAMS[model]) == set(defaults)
+    check_params(model, defaults)  # the paper values are allowed values
+
+
+@pytest.mark.parametrize("model,params,message", [
+    ("stackgan", {"n_res": "abc"}, "n_res must be an integer >= 0, got 'abc'"),
+    ("stackgan", {"n_res": 1.5}, "n_res must be an integer >= 0"),
+    ("stackgan", {"lambda_kl": -5}, r"lambda_kl must be a number >= 0, got -5"),
+    ("stackgan", {"lambda_kl": float("nan")}, "lambda_kl must be a number >= 0"),
+    ("stackgan", {"c_dim": 0}, "c_dim must be an integer >= 1, got 0"),
+    ("stackgan", {"stage1_fraction": 1.5}, r"stage1_fraction must be a number in \[0, 1\]"),
+    ("stackgan", {"lr": 0}, "lr must be a number > 0"),
+    ("stackgan", {"width": 1, "n_res": 1}, "width must be an integer >= 2"),
+    ("cyclegan", {"pool_size": True}, "pool_size must be an integer >= 0, got True"),
+    ("cyclegan", {"betas": [0.5, 1.0]}, r"betas must be two numbers in \[0, 1\)"),
+    ("cyclegan", {"schedule_steps": 0}, "schedule_steps must be an integer >= 1 or null"),
+])
+def test_a_parameter_of_the_wrong_type_or_range_is_refused_before_training(model, params, message, tmp_path):
+    cfg = NetsConfig(model=model, dataset=SMALL[model]["dataset"], steps=1, out=str(tmp_path / "r"), params=params)
+    with pytest.raises(GanEvalError, match=message):
+        train_nets(cfg)
+    assert not (tmp_path / "r").exists()  # refused before the run folder is made
+
+
+def test_a_setting_given_as_a_field_and_a_parameter_is_refused(tmp_path):
+    cfg = NetsConfig(model="stackgan", dataset="mnist", steps=1, out=str(tmp_path), lr=1e-3, params={"lr": 2e-3})
+    with pytest.raises(GanEvalError, match="lr given twice"):
+        cfg.validate()
+    cfg = NetsConfig(model="stackgan", dataset="mnist", steps=1, out=str(tmp_path), width=4, params={"schedule_steps": None})
+    assert cfg.resolved()["width"] == 4 and cfg.resolved()["schedule_steps"] == 1
+
+
+def test_train_help_lists_the_parameters_of_each_family(capsys):
+    from gan_eval_models.family_params import PARAMS
+
+    code, out, err = run(["train", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0, err
+    for model, rules in PARAMS.items():
+        assert f"{model}: {', '.join(sorted(rules))}" in text

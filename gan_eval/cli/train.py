@@ -2,6 +2,8 @@
 
 import click
 
+from gan_eval_models.family_params import help_text as family_help
+
 from .common import SEED, count, device_option, emit, json_option, quiet_option, removing_if_left_empty, warn
 
 
@@ -37,7 +39,8 @@ from .common import SEED, count, device_option, emit, json_option, quiet_option,
 @click.option("--fid/--no-fid", default=None, help="FID/KID of image models at the end [on CUDA only].")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Folder holding the dataset files.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="cyclegan/stackgan hyperparameter, e.g. lambda_cycle=10 or n_res=3 (repeatable).")
+              help="cyclegan/stackgan hyperparameter, e.g. lambda_cycle=10 or n_res=3 (repeatable; VALUE is JSON). "
+                   f"Keys: {family_help()}.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start again in a run folder that holds a checkpoint.")
 @quiet_option
@@ -61,7 +64,7 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
                  "--eval-every": eval_every or None}
         return _train_family(model, dataset, steps, out, seed, device, batch_size, lr, width, checkpoint_every,
                              log_every, data_dir, params, resume, overwrite, quiet, as_json,
-                             [k for k, v in given.items() if v is not None])
+                             {k: v for k, v in given.items() if v is not None})
     if params:
         raise click.UsageError(f"--param applies to cyclegan and stackgan, not {model}")
     from gan_eval_models.train import TrainConfig
@@ -103,24 +106,40 @@ def _parse_params(params):
     out = {}
     for item in params:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise click.UsageError(f"--param takes KEY=VALUE, got {item!r}")
+        if key in out:
+            raise click.UsageError(f"--param {key} given twice; give each key once")
         try:
-            out[key.strip()] = json.loads(value)
+            out[key] = json.loads(value)
         except ValueError:
-            out[key.strip()] = value
+            out[key] = value
     return out
 
 
 def _train_family(model, dataset, steps, out, seed, device, batch_size, lr, width, checkpoint_every, log_every,
                   data_dir, params, resume, overwrite, quiet, as_json, unused):
+    import json
+
+    from gan_eval_models.family_params import PARAMS
     from gan_eval_models.multinet import NetsConfig, train_nets
 
     if unused:
-        raise click.UsageError(f"{', '.join(unused)} do(es) not apply to {model}")
+        instead = [f"--param {opt[2:].replace('-', '_')}={value} instead of {opt}" for opt, value in unused.items()
+                   if opt[2:].replace("-", "_") in PARAMS[model]]
+        verb = "does" if len(unused) == 1 else "do"
+        raise click.UsageError(f"{', '.join(unused)} {verb} not apply to {model}"
+                               + (f"; use {', '.join(instead)}" if instead else ""))
+    parsed = _parse_params(params)
+    for option, value in (("--batch-size", batch_size), ("--lr", lr), ("--width", width)):
+        key = option[2:].replace("-", "_")
+        if value is not None and key in parsed:
+            raise click.UsageError(f"{option} {value} and --param {key}={json.dumps(parsed[key])} set the same "
+                                   "setting; give one")
     cfg = NetsConfig(model=model, dataset=dataset, steps=steps, out=out, seed=seed, device=device, batch_size=batch_size,
                      lr=lr, width=width, checkpoint_every=checkpoint_every, log_every=log_every, data_dir=data_dir,
-                     quiet=quiet, params=_parse_params(params))
+                     quiet=quiet, params=parsed)
     summary = train_nets(cfg, resume=resume, overwrite=overwrite)
     lines = [f"trained {model} on {dataset}: {summary['steps']} steps in {summary['wall_time_s']:.1f} s -> {summary['run_dir']}"]
     if summary["final"]:

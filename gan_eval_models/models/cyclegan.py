@@ -50,15 +50,6 @@ def defaults(dataset):
     return dict(DEFAULTS)
 
 
-def check_hyperparameters(hp):
-    if not (0 <= hp["decay_start"] <= 1):
-        raise GanEvalError(f"decay_start is a fraction of the steps in [0, 1], got {hp['decay_start']!r}")
-    if int(hp["pool_size"]) != hp["pool_size"] or hp["pool_size"] < 0:
-        raise GanEvalError(f"pool_size must be an integer >= 0, got {hp['pool_size']!r}")
-    if int(hp["n_res"]) != hp["n_res"] or hp["n_res"] < 0:
-        raise GanEvalError(f"n_res must be an integer >= 0, got {hp['n_res']!r}")
-
-
 # --- nets ---------------------------------------------------------------------------------------
 
 

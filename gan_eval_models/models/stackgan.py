@@ -57,13 +57,6 @@ def defaults(dataset):
     return dict(DEFAULTS)
 
 
-def check_hyperparameters(hp):
-    if not (0 <= hp["stage1_fraction"] <= 1):
-        raise GanEvalError(f"stage1_fraction must lie in [0, 1], got {hp['stage1_fraction']!r}")
-    if hp["width"] < 2:
-        raise GanEvalError(f"stackgan needs width >= 2, got {hp['width']}")
-
-
 # --- conditioning augmentation ------------------------------------------------------------------
 
 

@@ -45,6 +45,8 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     which the table is written with each row at the step it reached (paper setting; with a kept
     --work-dir the next call resumes from there).
 
+    device: a torch device string (None: CUDA when present, else CPU); one torch does not know or this
+    machine does not have raises GanEvalError before any work (:func:`gan_eval.devices.resolve_device`).
     seeds: number of training seeds (0, 1, ..., seeds - 1); default per table.
     jobs: training runs trained at once, each in its own process with one torch thread (CPU).
     work_dir: where the training runs (checkpoints) go. Default: a temporary folder deleted
@@ -52,6 +54,9 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     """
     if table not in TABLES:
         raise GanEvalError(f"unknown table {table!r}; known tables: {', '.join(TABLES)}")
+    from gan_eval.devices import resolve_device
+
+    resolve_device(device)  # an impossible device is refused before any training, whatever the table
     if seeds is not None and (isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1):
         raise GanEvalError(f"seeds must be an integer >= 1, got {seeds!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
