@@ -234,9 +234,23 @@ def run_paper(out, work_dir, seeds=None, steps=None, deadline=None, quiet=False,
         },
         "ours": result_rows, "published": [p for p in PUBLISHED if p["source"] == PACGAN and p["dataset"] in datasets],
         "paper_steps": PAPER_STEPS, "minibatch_layer": MBD_LAYER, "plots": ["convergence.png"],
-        "datasets": list(datasets),
+        "datasets": list(datasets), "convergence": [_trend(name, pts) for name, pts in curves.items() if pts],
     }
     return finish(out, result, markdown, start, cpu_start, "cpu")
+
+
+TREND_STEPS = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
+
+
+def _trend(name, pts):
+    """One line: a row's mean % high quality and modes at round step counts and at its last evaluation."""
+    by_step = {p["step"]: p for p in pts}
+    steps = [s for s in TREND_STEPS if s in by_step and s < pts[-1]["step"]] + [pts[-1]["step"]]
+    hq = " → ".join(f"{100 * by_step[s]['hq']:.1f}" for s in steps)
+    modes = " → ".join(f"{by_step[s]['modes']:.1f}" for s in steps)
+    at = " / ".join(f"{s:,}" for s in steps)
+    return (f"{name}: % high quality {hq}, modes {modes}, at {at} updates "
+            f"({100 * pts[-1]['step'] / PAPER_STEPS:.2g}% of the paper's training)")
 
 
 PAPER_EVAL_EVERY = 250
@@ -325,6 +339,9 @@ def markdown(result):
               "printed; VEEGAN: mean of 5 runs, on a ring of radius 2 and σ 0.02, no KL. The *training* column "
               f"gives each row's generator updates against PacGAN's {paper_steps:,}.", ""]
     parts += [f"[{i}] {n}" for i, n in enumerate(dict.fromkeys(notes), 1)] + ([""] if notes else [])
+    if result.get("convergence"):
+        parts += ["**Convergence** (mean of the seeds; the curves are in the figure and convergence.json):", ""]
+        parts += [f"- {line}" for line in result["convergence"]] + [""]
     parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
     parts.append(settings_markdown(result))
     return "\n".join(parts)
