@@ -82,13 +82,24 @@ def draw(G, n, seed, psi=None, variant="resample", batch_size=500):
     return to_uint8(torch.cat(out), G.output_range)
 
 
-def _real_features(real, space, n_real, weights, device, cache):
-    """Features (and classifier logits) of REAL: a path/array of images (uint8 NHWC or an ImageSource)."""
+def _real_features(real, space, n_real, weights, device, cache, out_shape):
+    """Features (and classifier logits) of REAL: a path/array of images (uint8 NHWC or an ImageSource)
+    of the generator's shape `out_shape` (C, H, W); other images are refused (a wrong REAL set scores
+    a plausible but meaningless number once both sides are resized alike)."""
     from gan_eval.inputs import StatisticsInput, load_images, open_input
 
     src = open_input(real)
     if isinstance(src, StatisticsInput):
         raise GanEvalError(f"{src.name}: the sweep needs REAL's images (precision/recall use features), not statistics")
+    if len(src):  # grey images load as three equal channels
+        first = src.load(0)
+        h, w, c = first.shape
+        grey = c == 1 or bool((first == first[..., :1]).all())
+        if (h, w) != tuple(out_shape[1:]) or (out_shape[0] == 1 and not grey):
+            kind = "grey" if grey else "colour"
+            want = "grey" if out_shape[0] == 1 else "colour"
+            raise GanEvalError(f"{src.name}: REAL holds {h}x{w} {kind} images but the run generates "
+                               f"{out_shape[1]}x{out_shape[2]} {want} ones; give images of the run's dataset")
     if space == "inception":
         from gan_eval.evaluate import LazyNetwork, cached_pass
 
@@ -143,7 +154,7 @@ def truncation_sweep(run_dir, real, psi=DEFAULT_PSI, n=5000, variants=VARIANTS, 
         raise GanEvalError(f"{run_dir}: a 2-D point model; the truncation sweep needs an image model")
     if classifier_is is None:
         classifier_is = tuple(G.out_shape) == (1, 28, 28)
-    real_feats, real_cache = _real_features(real, features, n_real, weights, device, cache)
+    real_feats, real_cache = _real_features(real, features, n_real, weights, device, cache, G.out_shape)
     if len(real_feats) < 6:
         raise GanEvalError("REAL needs at least 6 images")
     settings = [("none", None)] + [(v, p) for v in variants for p in psis]

@@ -76,6 +76,15 @@ def test_sweep_rows_and_paired_draws(tiny_run):
     assert again["rows"][1]["fid"] == r["rows"][3]["fid"]  # same seed, same samples, same score
 
 
+def test_real_images_of_another_shape_are_refused(tiny_run, tmp_path):
+    """Colour 32-px images against a 28-px grey generator: both would be resized alike and score
+    a plausible but meaningless number."""
+    run_dir, _ = tiny_run
+    np.savez(tmp_path / "colour.npz", images=np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), np.uint8))
+    with pytest.raises(GanEvalError, match="REAL holds 32x32 colour images but the run generates 28x28 grey ones"):
+        truncation_sweep(run_dir, tmp_path / "colour.npz", n=10, features="mnist-classifier")
+
+
 def test_cli_json_and_figure(tiny_run, tmp_path, capsys):
     run_dir, real = tiny_run
     fig = tmp_path / "sweep.png"
