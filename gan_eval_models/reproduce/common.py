@@ -265,7 +265,7 @@ def settings_markdown(result):
         f"- command: `{result['command']}`",
         f"- seeds: {', '.join(str(s) for s in result['seeds'])}",
         f"- wall time: {result['wall_time_s'] / 60:.1f} min ({result['wall_time_s']:.0f} s) on "
-        f"{env['device']}, {env['cpu_count']} CPU cores, torch {env['torch']} ({env['torch_threads']} threads)",
+        f"{env['device']}, {env['cpu_count']} CPU cores, torch {env['torch']} ({env['torch_threads']} thread{'' if env['torch_threads'] == 1 else 's'})",
         f"- CPU time of the process: {result['cpu_time_s'] / 60:.1f} min (wall time exceeds it when the "
         "machine is shared)",
     ]
