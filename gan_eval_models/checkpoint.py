@@ -127,6 +127,18 @@ def read_json(path):
         raise GanEvalError(f"{path}: cannot read ({e})") from None
 
 
+def read_run_config(run_dir, config_cls):
+    """(run_dir as a Path, the saved config.json, its validated `config_cls`) of a run folder; raises
+    GanEvalError when the folder or its config is missing or unreadable."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GanEvalError(f"{run_dir}: no such run folder")
+    saved = read_json(run_dir / CONFIG)
+    cfg = config_cls.from_dict(saved.get("config", {}))
+    cfg.validate()
+    return run_dir, saved, cfg
+
+
 def global_rng_state(device):
     state = {
         "torch": torch.get_rng_state(),

@@ -233,12 +233,7 @@ def _train(cfg, resume, device):
 
 def load_trained(run_dir, device=None):
     """(family Trainer with the checkpoint's weights, nets in eval mode; NetsConfig) of a finished run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise GanEvalError(f"{run_dir}: no such run folder")
-    saved = ckpt.read_json(run_dir / ckpt.CONFIG)
-    cfg = NetsConfig.from_dict(saved.get("config", {}))
-    cfg.validate()
+    run_dir, saved, cfg = ckpt.read_run_config(run_dir, NetsConfig)
     dev = resolve_device(device)
     state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location=dev, identity=run_identity(cfg))
     with ckpt.rng_scope(cfg.seed, dev):

@@ -33,12 +33,7 @@ def load_generator(run_dir, device=None, average=True):
 
     average: the moving average of G's weights when the run kept one (``ema``); False: the raw G.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise GanEvalError(f"{run_dir}: no such run folder")
-    saved = ckpt.read_json(run_dir / ckpt.CONFIG)
-    cfg = TrainConfig.from_dict(saved.get("config", {}))
-    cfg.validate()
+    run_dir, saved, cfg = ckpt.read_run_config(run_dir, TrainConfig)
     hp = saved.get("resolved") or cfg.resolved()
     dev = resolve_device(device)
     state = ckpt.load_checkpoint(run_dir / ckpt.CHECKPOINT, map_location="cpu", identity=run_identity(cfg, hp))
