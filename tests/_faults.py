@@ -45,3 +45,17 @@ def flip_bit(path, offset_from_end=100, bit=3):
 
 def no_temp_files(folder):
     return [p.name for p in os.scandir(folder) if p.name.endswith(".tmp")]
+
+
+def assert_same_nets_and_optimizers(a, b):
+    """Two training checkpoints hold bit-identical G and D weights (same keys) and optimiser states."""
+    import torch
+
+    for part in ("generator", "discriminator"):
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    for part in ("opt_g", "opt_d"):
+        for pid, st in a[part]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[part]["state"][pid][k])), f"{part} {k}"

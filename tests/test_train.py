@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from _faults import assert_same_nets_and_optimizers
 from gan_eval.errors import GanEvalError
 from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.sample import load_generator, sample
@@ -83,14 +84,7 @@ def _state(run_dir):
 
 
 def _assert_identical(a, b):
-    for part in ("generator", "discriminator"):
-        assert a[part].keys() == b[part].keys()
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
-    for part in ("opt_g", "opt_d"):
-        for pid, st in a[part]["state"].items():
-            for k, v in st.items():
-                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[part]["state"][pid][k])), f"{part} {k}"
+    assert_same_nets_and_optimizers(a, b)
     assert torch.equal(a["rng"]["noise"], b["rng"]["noise"]) and torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from _cli import run_cli
-from _faults import fill_disk, flip_bit, no_temp_files
+from _faults import assert_same_nets_and_optimizers, fill_disk, flip_bit, no_temp_files
 from gan_eval.errors import GanEvalError
 from gan_eval_models.checkpoint import load_checkpoint
 from gan_eval_models.sample import sample
@@ -73,13 +73,7 @@ def _assert_same_state(a, b):
     import torch
 
     assert a["step"] == b["step"]
-    for part in ("generator", "discriminator"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
-    for part in ("opt_g", "opt_d"):
-        for pid, st in a[part]["state"].items():
-            for k, v in st.items():
-                assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[part]["state"][pid][k])), f"{part} {k}"
+    assert_same_nets_and_optimizers(a, b)
     for k in ("torch", "noise", "data"):
         assert torch.equal(a["rng"][k], b["rng"][k]), f"rng {k}"
     assert torch.equal(a["rng"]["numpy"][1], b["rng"]["numpy"][1]) and a["rng"]["python"] == b["rng"]["python"]
