@@ -31,14 +31,14 @@ def ensure_trained(work_dir, name, quiet=False, **config):
     a checkpoint of the same configuration is resumed (so an interrupted reproduction, or one
     asked for more steps, continues where it stopped); anything else is started afresh.
     """
-    from gan_eval_models.train import TrainConfig, has_checkpoint, train
+    from gan_eval_models.train import TrainConfig, has_checkpoint, run_identity, train
 
     run_dir = Path(work_dir) / name
     marker = run_dir / "reproduce_done.json"
+    cfg = TrainConfig(out=str(run_dir), quiet=True, **config).validate()
     settings = json.loads(json.dumps({k: v for k, v in config.items() if k != "device"}, default=str))
-    if config.get("minibatch_disc"):  # a run of an earlier layer is not this layer's run
-        from gan_eval_models.models.layers import MBD_REVISION
-        settings["minibatch_layer"] = MBD_REVISION
+    # what a checkpoint must match (it changes with the code's revisions, e.g. the minibatch layer's)
+    settings["run_identity"] = run_identity(cfg, cfg.resolved())["config_sha256"]
     if marker.is_file() and has_checkpoint(run_dir):
         try:
             saved = json.loads(marker.read_text())
@@ -46,7 +46,6 @@ def ensure_trained(work_dir, name, quiet=False, **config):
                 return saved["summary"]
         except (OSError, ValueError, KeyError):
             pass
-    cfg = TrainConfig(out=str(run_dir), quiet=True, **config)
     summary = None
     if has_checkpoint(run_dir):
         try:
@@ -265,7 +264,8 @@ def settings_markdown(result):
         f"- command: `{result['command']}`",
         f"- seeds: {', '.join(str(s) for s in result['seeds'])}",
         f"- wall time: {result['wall_time_s'] / 60:.1f} min ({result['wall_time_s']:.0f} s) on "
-        f"{env['device']}, {env['cpu_count']} CPU cores, torch {env['torch']} ({env['torch_threads']} thread{'' if env['torch_threads'] == 1 else 's'})",
+        f"{env['device']}, {env['cpu_count']} CPU cores, torch {env['torch']} "
+        f"({env['torch_threads']} thread{'' if env['torch_threads'] == 1 else 's'})",
         f"- CPU time of the process: {result['cpu_time_s'] / 60:.1f} min (wall time exceeds it when the "
         "machine is shared)",
     ]
