@@ -28,7 +28,7 @@ from .common import SEED, count, device_option, emit, json_option, quiet_option,
 @click.option("--minibatch-disc", is_flag=True, help="Minibatch discrimination (Salimans et al. 2016) in D.")
 @click.option("--pack", type=int, default=1, help="PacGAN packing degree m.")
 @click.option("--latent-dim", type=int, default=None, help="Latent dimension (default: 100 images, 2 points).")
-@click.option("--latent", default=None, help="gaussian or uniform (default: the model's).")
+@click.option("--latent", default=None, help="gaussian, uniform (U(-√3, √3)) or uniform1 (U(-1, 1)) (default: the model's).")
 @click.option("--width", type=int, default=None, help="Base width of the nets (default: the model's).")
 @click.option("--image-size", type=int, default=None, help="Resize images (e.g. 32 or 64 for DCGAN).")
 @click.option("--n-labels", type=int, default=None, help="sgan: number of labelled training examples [100].")
