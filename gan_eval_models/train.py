@@ -143,14 +143,14 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise GanEvalError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.real_batches not in REAL_BATCHES:
-            raise GanEvalError(f"unknown real_batches {self.real_batches!r}; known: {', '.join(REAL_BATCHES)}")
+            raise GanEvalError(f"real_batches must be one of {', '.join(REAL_BATCHES)}, got {self.real_batches!r}")
         if self.real_batches == "fresh" and self.dataset != "stacked-mnist":
             raise GanEvalError(f"real_batches='fresh' draws new Stacked MNIST triples; it applies to stacked-mnist, "
                                f"not {self.dataset}")
         if self.real_batches == "fixed-tuples" and DATASETS[self.dataset].kind != "image":
             raise GanEvalError(f"real_batches='fixed-tuples' applies to image datasets, not {self.dataset}")
         if self.sample_bn not in SAMPLE_BN:
-            raise GanEvalError(f"unknown sample_bn {self.sample_bn!r}; known: {', '.join(SAMPLE_BN)}")
+            raise GanEvalError(f"sample_bn must be one of {', '.join(SAMPLE_BN)}, got {self.sample_bn!r}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise GanEvalError(f"ema must be a number in [0, 1), got {self.ema!r}")
         for name in ("batch_size", "latent_dim", "width", "eval_samples"):
@@ -753,6 +753,9 @@ def train(config, resume=False, overwrite=False, deadline=None):
     return summary
 
 
+_now = time.time  # the clock deadlines are read from
+
+
 def _loop(run, started, deadline=None):
     from tqdm import tqdm
 
@@ -771,7 +774,7 @@ def _loop(run, started, deadline=None):
     try:
         with _sigint_at_step_boundaries() as interrupted:
             while run.step < cfg.steps:
-                if deadline is not None and time.time() >= deadline:
+                if deadline is not None and _now() >= deadline:
                     if run.step % cfg.checkpoint_every or not (run.dir / ckpt.CHECKPOINT).is_file():
                         run.save()
                     break
