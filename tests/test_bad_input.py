@@ -95,7 +95,7 @@ CASES = {
     "train-unknown-sample-bn": (["train", "dcgan-small", "--dataset", "stacked-mnist", "--steps", "1", "--sample-bn",
                                  "train", "--out", "{out}"], "--sample-bn must be one of eval, batch, got 'train'"),
     "train-reuse-z-with-simultaneous-updates": (["train", "gan2014", "--dataset", "mnist", "--steps", "1", "--reuse-z",
-                                                 "--out", "{out}"], "--reuse-z needs alternating updates"),
+                                                 "--update", "simultaneous", "--out", "{out}"], "--reuse-z needs alternating updates"),
     "train-resume-nothing": (["train", "gan2014", "--dataset", "ring", "--steps", "1", "--resume", "--out", "{run}"],
                              "without --resume"),
     "train-unknown-dataset": (["train", "gan2014", "--dataset", "nodata", "--steps", "1", "--out", "{out}"],

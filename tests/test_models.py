@@ -352,12 +352,15 @@ def test_same_convolutions_follow_tensorflow():
         cx = conv(x)
         assert cx.shape[-1] == size_out and convt(y).shape[-1] == size_in
         assert torch.allclose((cx * y).sum(), (x * convt(y)).sum(), rtol=1e-12)
-    # an explicit pixel: the SAME conv of 28 px with k = 5 reads rows -1..3 for output row 0
+    # an explicit pixel: output row r of the SAME conv (28 px, k = 5) reads input rows 2r - 1 .. 2r + 3,
+    # where PyTorch's symmetric padding 2 reads 2r - 2 .. 2r + 2
     conv = SameConv2d(1, 1, 5, 2, 28, bias=False).double()
     conv.conv.weight.data.fill_(1.0)
     x = torch.zeros(1, 1, 28, 28, dtype=torch.float64)
     x[0, 0, 3, 3] = 1.0
-    assert conv(x)[0, 0, 0, 0] == 1.0 and conv(x)[0, 0, 2, 2] == 0.0
+    y = conv(x)[0, 0]
+    assert y.shape == (14, 14) and y[0, 0] == 1.0 and y[2, 2] == 1.0 and y[3, 3] == 0.0
+    assert torch.nn.functional.conv2d(x, conv.conv.weight, stride=2, padding=2)[0, 0, 0, 0] == 0.0
 
 
 def test_names_and_sizes():

@@ -311,7 +311,7 @@ def plot_convergence(panels, path, columns=2):
             ax.plot(xs, ys, marker=".", label=label)
         for label, value in panel.get("references", ()):
             ax.axhline(value, ls="--", lw=0.8, color="grey")
-            ax.annotate(label, (0, value), fontsize=6, va="bottom")
+            ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=6, va="bottom")
         ax.set_xlabel(panel["xlabel"], fontsize=8)
         ax.set_ylabel(panel["ylabel"], fontsize=8)
         ax.set_title(panel["title"], fontsize=9)
