@@ -212,6 +212,8 @@ def test_paper_table_states_each_rows_fraction(tmp_path, mnist_dir, monkeypatch)
                  "25,600", "batch mode", "inference mode", "fresh triples", "500,000 iterations",
                  "100,000 iterations", "the D update's z", "4,514,819", "4,310,401"):
         assert item in md, item
+    sm.refresh(out)  # rewrites the table from its TABLE.json alone
+    assert (out / "TABLE.md").read_text() == md
     curves = json.loads((out / "convergence.json").read_text())["curves"]
     assert [p["step"] for p in curves["veegan/DCGAN"]] == [1, 2] and (out / "convergence.png").stat().st_size > 1000
 

@@ -43,7 +43,7 @@ from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
 from .common import (ensure_trained, finish, fraction, log, markdown_table, mean_se, plot_convergence, pm, prepare_out,
                      pyplot, refresh_result, save_sample_grids, settings_markdown, train_and_sample, train_runs,
-                     trend_line)
+                     trend_line, write_result)
 
 NAME = "stacked-mnist"
 TITLE = "Mode collapse on Stacked MNIST (VEEGAN Table 2, PacGAN Table 2, Unrolled GAN Table 2)"
@@ -124,6 +124,8 @@ def run(out, work_dir, quick=False, seeds=None, device=None, data_dir=None, quie
         return run_paper(out, work_dir, seeds=seeds, steps=steps, deadline=deadline, device=device, data_dir=data_dir,
                          quiet=quiet, command=command, jobs=jobs)
     plan = dict(QUICK if quick else FULL)
+    if steps is not None:
+        plan["steps"] = {key: steps for key in plan["steps"]}
     seed_list = list(range(seeds or plan["seeds"]))
     out = prepare_out(out)
     start, cpu_start = time.time(), time.process_time()
@@ -444,6 +446,16 @@ def _stats(row, per_seed):
 def refresh(out):
     """Rewrite ``TABLE.md``/``TABLE.json`` in `out` from the per-run numbers its TABLE.json holds
     (mean ± s.e., the current published rows, each row's share of the paper's training); no training."""
+    result = json.loads((Path(out) / "TABLE.json").read_text())
+    if result.get("setting") == "paper":
+        for row in result["ours"]:
+            if row.get("per_seed"):
+                _stats(row, row["per_seed"])
+        keys = {PAPER_SETTINGS[k]["published"] for k in result["paper_settings"]}
+        result["published"] = [p for p in PUBLISHED if p["setting"] in keys]
+        write_result(out, result, markdown_paper(result))
+        return result
+
     def default_steps(result, row):
         return result["settings"]["training steps per run"].get(row["setting"])
 
