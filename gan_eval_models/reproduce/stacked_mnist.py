@@ -210,6 +210,9 @@ PAPER_PROTOCOL = {
         "Adam 2e-4, beta (0.5, 0.999) for both nets; non-saturating loss",
         "length: 100,000 iterations (50 epochs x 2,000 batches)",
         "scoring: 26,000 samples, G's batch norm in inference mode (running statistics)",
+        "G's running batch-norm statistics move with each of its 3 training-mode passes per iteration (that code "
+        "also runs G twice more in training mode to print the losses, so there they move 5 times per iteration, "
+        "all on the same z)",
     ],
     "small-d": [
         "code: PacGAN stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.5G (Metz et al.'s nets)",
