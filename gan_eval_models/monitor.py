@@ -194,7 +194,8 @@ def _image_scores(run, generator):
     from gan_eval.evaluate import score
 
     n = run.cfg.eval_samples or 1000
-    fake = to_uint8(generate(run.sampler, n, generator, run.device), run.sampler.output_range)
+    fake = to_uint8(generate(run.sampler, n, generator, run.device, **sampling_options(run.cfg, run.hp)),
+                    run.sampler.output_range)
     real = run.real_uint8(n)
     r = _guarded("fid", score, real, fake, metrics=("fid", "kid"), kid_subset_size=min(1000, n),
                  device=run.device, progress=False, cache=False, quiet=True)
