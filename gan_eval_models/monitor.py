@@ -35,18 +35,22 @@ def to_uint8(x, output_range):
 
 
 @torch.no_grad()
-def generate(G, n, generator, device, truncation=None, labels=None, batch_size=500):
+def generate(G, n, generator, device, truncation=None, labels=None, batch_size=500, bn="eval"):
     """n samples from G (eval mode, restored afterwards).
 
     All latents (then the labels of a conditional G) are drawn first, on the CPU, from
-    `generator`, so the result does not depend on `batch_size` or the device.
+    `generator`, so with ``bn="eval"`` (batch norm from its running statistics) the result does
+    not depend on `batch_size` or the device. ``bn="batch"``: batch norm normalises each batch of
+    `batch_size` samples by its own statistics (training mode; the running statistics are left
+    as they were), as Metz et al.'s Stacked MNIST sampler does; the result then depends on it.
     """
     z = sample_latent(n, G.latent_dim, G.latent, generator, truncation)
     y = None
     if G.n_classes:
         y = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else torch.randint(G.n_classes, (n,), generator=generator)
     was_training = G.training
-    G.eval()
+    G.train(bn == "batch")
+    kept = {k: v.clone() for k, v in G.named_buffers()} if bn == "batch" else None
     out = []
     try:
         for start in range(0, n, batch_size):
@@ -54,7 +58,32 @@ def generate(G, n, generator, device, truncation=None, labels=None, batch_size=5
             out.append(G(z[start : start + batch_size].to(device), yb).float().cpu())
     finally:
         G.train(was_training)
+        if kept is not None:
+            for k, v in G.named_buffers():
+                v.copy_(kept[k])
     return torch.cat(out)
+
+
+def sampling_options(cfg, hp):
+    """generate()'s batch-norm keywords for a run: {} (eval mode) or {"bn": "batch", "batch_size": its batch size}."""
+    return {"bn": "batch", "batch_size": int(hp["batch_size"])} if cfg.sample_bn == "batch" else {}
+
+
+_CLASSIFIERS = {}
+
+
+def stacked_mnist_scores(images, device):
+    """Modes of 1000 covered and KL(histogram ‖ uniform) of uint8 Stacked MNIST images (N, 28, 28, 3),
+    labelled channel by channel by the committed MNIST classifier."""
+    from gan_eval.metrics.modes import stacked_mnist_modes
+
+    from .classifier import load_classifier
+
+    key = str(device)
+    if key not in _CLASSIFIERS:
+        _CLASSIFIERS[key] = load_classifier(device)
+    r = stacked_mnist_modes(images, _CLASSIFIERS[key])
+    return {"modes_covered": int(r["modes_covered"]), "kl": float(r["kl"]), "n_samples": int(r["n_samples"])}
 
 
 def save_grid(images, path, nrow=8):
@@ -120,6 +149,7 @@ def evaluate(run, step, final):
     """Write samples_<step>.png and return this evaluation's metrics (a dict of numbers)."""
     cfg, G, device = run.cfg, run.sampler, run.device
     seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    bn = sampling_options(cfg, run.hp)
     metrics = {}
     if run.spec["kind"] == "points":
         from gan_eval.metrics.mmd import mmd
@@ -132,8 +162,12 @@ def evaluate(run, step, final):
         metrics.update(_guarded("mmd", mmd, pts, real))
         save_scatter(pts, run.mixture.centres, run.dir / f"samples_{step}.png", f"{cfg.model} on {cfg.dataset}, step {step}")
     else:
-        grid = generate(G, GRID, torch.Generator().manual_seed(cfg.seed), device)
+        grid = generate(G, GRID, torch.Generator().manual_seed(cfg.seed), device, **bn)
         save_grid(to_uint8(grid, G.output_range), run.dir / f"samples_{step}.png")
+        if cfg.dataset == "stacked-mnist" and run.spec["shape"][1:] == (28, 28):
+            images = to_uint8(generate(G, cfg.eval_samples or 1000, seed_gen, device, **bn), G.output_range)
+            r = _guarded("stacked_mnist", stacked_mnist_scores, images, device)
+            metrics.update(r.get("stacked_mnist", r))
         if cfg.dataset == "mnist" and run.validation is not None:
             from gan_eval.metrics.parzen import parzen_protocol
 
@@ -160,7 +194,8 @@ def _image_scores(run, generator):
     from gan_eval.evaluate import score
 
     n = run.cfg.eval_samples or 1000
-    fake = to_uint8(generate(run.sampler, n, generator, run.device), run.sampler.output_range)
+    fake = to_uint8(generate(run.sampler, n, generator, run.device, **sampling_options(run.cfg, run.hp)),
+                    run.sampler.output_range)
     real = run.real_uint8(n)
     r = _guarded("fid", score, real, fake, metrics=("fid", "kid"), kid_subset_size=min(1000, n),
                  device=run.device, progress=False, cache=False, quiet=True)

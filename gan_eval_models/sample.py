@@ -4,7 +4,9 @@ Images come back as uint8 NHWC (C = 1 for MNIST, 3 for CIFAR-10 / Stacked MNIST)
 ``gan_eval.inputs.load_images`` reads; 2-D data as float64 (n, 2). Latents (and, for AC-GAN,
 class labels drawn uniformly) come from a CPU ``torch.Generator`` seeded with `seed`, and the
 generator runs in eval mode (batch-norm running statistics), so a sample depends on neither
-the batch size nor the device beyond floating-point rounding; the same call repeats exactly.
+the batch size nor the device beyond floating-point rounding; the same call repeats exactly. A
+run trained with ``sample_bn="batch"`` samples in batch mode instead (batch norm over each batch
+of its training batch size, Metz et al.'s sampler): `batch_size` is then that size.
 """
 
 import os
@@ -22,7 +24,7 @@ from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
 from .models import build_models
-from .monitor import generate, to_uint8
+from .monitor import generate, sampling_options, to_uint8
 from .train import TrainConfig, run_identity
 
 DEFAULT_BATCH_SIZE = 500
@@ -67,7 +69,8 @@ def sample(run_dir, n, seed=0, truncation=None, device=None, batch_size=DEFAULT_
         if labels.shape != (n,) or labels.min() < 0 or labels.max() >= G.n_classes:
             raise GanEvalError(f"labels must be {n} integers in 0..{G.n_classes - 1}")
     gen = torch.Generator().manual_seed(int(seed))
-    x = generate(G, int(n), gen, next(G.parameters()).device, truncation, labels, int(batch_size))
+    options = {"batch_size": int(batch_size), **sampling_options(cfg, cfg.resolved())}
+    x = generate(G, int(n), gen, next(G.parameters()).device, truncation, labels, **options)
     if G.output_range is None:
         return x.double().numpy()
     return to_uint8(x, G.output_range)

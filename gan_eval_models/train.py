@@ -1,10 +1,21 @@
 """Train a reference GAN: ``train(TrainConfig(...))`` or ``gan-eval train MODEL --dataset D ...``.
 
-One *step* is one generator update preceded by ``k_disc`` discriminator updates, each on a
-fresh real minibatch (Goodfellow et al. 2014, Algorithm 1), or, with ``update="simultaneous"``
-(the 2014 code's rule, the default of gan2014 on images), one update of both nets from the
-same minibatch. With packing degree m (PacGAN) a minibatch holds ``batch_size`` m-tuples,
-i.e. batch_size·m real and as many generated samples.
+One *step* is ``g_steps`` (default 1) generator updates preceded by ``k_disc`` discriminator
+updates, each on a fresh real minibatch (Goodfellow et al. 2014, Algorithm 1), or, with
+``update="simultaneous"`` (the 2014 code's rule, the default of gan2014 on images), one update
+of both nets from the same minibatch. With packing degree m (PacGAN) a minibatch holds
+``batch_size`` m-tuples, i.e. batch_size·m real and as many generated samples.
+
+Protocol options (PacGAN's Stacked MNIST code, ``stacked_MNIST_experiments``): ``g_steps=2``
+(VEEGAN setting: "run g_optim twice"); ``reuse_z`` (G's updates use the latents of the step's
+last D update, as both of its settings feed the same z); ``g_per_slot`` (with packing, G runs
+once per packing slot on batch_size latents, so batch-norm statistics cover batch_size samples,
+and the slots are concatenated); ``real_batches``: "shuffled" (a new permutation of the training
+set each epoch), "fixed-tuples" (``batches.FixedTupleBatches``: fixed m-tuples in a fixed order)
+or "fresh" (``batches.FreshStackedBatches``: new Stacked MNIST triples every batch);
+``sample_bn``: batch norm at sampling in "eval" mode (running statistics) or "batch" mode
+(statistics of each sampling batch of batch_size, as Metz et al.'s and that D = ½ G code's
+sampler). A run may stop early at a ``deadline`` (``train(..., deadline=)``), with a checkpoint.
 
 Run folder:
   config.json       the configuration (and the defaults it resolved to)
@@ -48,7 +59,7 @@ from gan_eval.devices import resolve_device
 from gan_eval.errors import GanEvalError
 
 from . import checkpoint as ckpt
-from .batches import MixtureBatches, TensorBatches
+from .batches import FixedTupleBatches, FreshStackedBatches, MixtureBatches, TensorBatches
 from .datasets import DATASETS, dataset_spec, get_dataset
 from .datasets import check_name as check_dataset
 from .models.layers import MBD_REVISION
@@ -66,6 +77,12 @@ MBD_INIT = 500  # real samples for minibatch discrimination's init (improved-gan
 RUNTIME_FIELDS = (
     "steps", "out", "device", "quiet", "checkpoint_every", "eval_every", "data_dir", "log_every", "eval_samples", "fid",
 )
+
+# protocol fields left out of a run's identity while at these defaults, so runs trained before
+# they existed keep theirs (train.run_identity)
+NEUTRAL_DEFAULTS = {"g_steps": 1, "reuse_z": False, "g_per_slot": False, "real_batches": "shuffled", "sample_bn": "eval"}
+REAL_BATCHES = ("shuffled", "fixed-tuples", "fresh")
+SAMPLE_BN = ("eval", "batch")
 
 # fields whose None means "the model's default": compared by the value they resolve to
 RESOLVED_FIELDS = ("batch_size", "lr", "d_lr", "ema", "loss", "latent", "latent_dim", "width", "n_labels", "update", "optimizer")
@@ -105,6 +122,11 @@ class TrainConfig:
     optimizer: str | None = None  # sgd | adam (None = model default; else the model's optimizer_settings or OPTIMIZER_FALLBACKS)
     d_lr: float | None = None  # discriminator learning rate (None = the model's default, else lr)
     ema: float | None = None  # decay of a moving average of G's weights used for samples (None = model default; 0 = off)
+    g_steps: int = 1  # generator updates per step (alternating updates)
+    reuse_z: bool = False  # G's updates reuse the latents of the step's last D update
+    g_per_slot: bool = False  # with packing: G run once per packing slot (batch-norm statistics over batch_size)
+    real_batches: str = "shuffled"  # shuffled | fixed-tuples | fresh (stacked-mnist only)
+    sample_bn: str = "eval"  # batch norm when sampling: eval (running statistics) | batch (per batch of batch_size)
 
     def validate(self):
         check_model(self.model)
@@ -116,6 +138,19 @@ class TrainConfig:
         _int(self.checkpoint_every, "checkpoint_every", 1)
         _int(self.eval_every, "eval_every", 0)
         _int(self.log_every, "log_every", 1)
+        _int(self.g_steps, "g_steps", 1)
+        for name in ("reuse_z", "g_per_slot"):
+            if not isinstance(getattr(self, name), bool):
+                raise GanEvalError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.real_batches not in REAL_BATCHES:
+            raise GanEvalError(f"real_batches must be one of {', '.join(REAL_BATCHES)}, got {self.real_batches!r}")
+        if self.real_batches == "fresh" and self.dataset != "stacked-mnist":
+            raise GanEvalError(f"real_batches='fresh' draws new Stacked MNIST triples; it applies to stacked-mnist, "
+                               f"not {self.dataset}")
+        if self.real_batches == "fixed-tuples" and DATASETS[self.dataset].kind != "image":
+            raise GanEvalError(f"real_batches='fixed-tuples' applies to image datasets, not {self.dataset}")
+        if self.sample_bn not in SAMPLE_BN:
+            raise GanEvalError(f"sample_bn must be one of {', '.join(SAMPLE_BN)}, got {self.sample_bn!r}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise GanEvalError(f"ema must be a number in [0, 1), got {self.ema!r}")
         for name in ("batch_size", "latent_dim", "width", "eval_samples"):
@@ -149,9 +184,11 @@ class TrainConfig:
         if not isinstance(self.dataset_params, dict):
             raise GanEvalError("dataset_params must be a dict")
         self.spec()  # checks dataset_params
-        if self.k_disc > 1 and self.resolved()["update"] == "simultaneous":
-            raise GanEvalError(f"k_disc={self.k_disc} needs alternating updates; simultaneous updates take one D and one G "
-                               "step per minibatch (pass update='alternating' / --update alternating)")
+        if self.resolved()["update"] == "simultaneous":
+            for name, bad in (("k_disc", self.k_disc > 1), ("g_steps", self.g_steps > 1), ("reuse_z", self.reuse_z)):
+                if bad:
+                    raise GanEvalError(f"{name}={getattr(self, name)} needs alternating updates; simultaneous updates take "
+                                       "one D and one G step per minibatch (pass update='alternating' / --update alternating)")
         return self
 
     def spec(self):
@@ -207,7 +244,8 @@ def run_identity(cfg, hp):
     """What a checkpoint must match to belong to a run: model, dataset and a hash of every
     setting that shapes the run (the non-runtime fields, with model defaults resolved in `hp`)."""
     shaping = {f.name: getattr(cfg, f.name) for f in fields(TrainConfig)
-               if f.name not in RUNTIME_FIELDS and f.name not in RESOLVED_FIELDS}
+               if f.name not in RUNTIME_FIELDS and f.name not in RESOLVED_FIELDS
+               and not (f.name in NEUTRAL_DEFAULTS and getattr(cfg, f.name) == NEUTRAL_DEFAULTS[f.name])}
     if cfg.minibatch_disc:
         shaping["minibatch_layer"] = MBD_REVISION
     text = json.dumps({"config": shaping, "resolved": hp}, sort_keys=True, default=str)
@@ -287,7 +325,7 @@ class _Run:
                 images, labels = images[:MNIST_TRAIN], labels[:MNIST_TRAIN]
             train_x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).contiguous()
             train_y = torch.from_numpy(np.array(labels))
-            self.batches = TensorBatches(train_x, train_y, self.data_gen, self.G.output_range, self.device)
+            self.batches = self._batches(train_x, train_y)
             self.train_images = images
             if hasattr(self.module, "init_from_data"):
                 self.module.init_from_data(self.G, train_x.double().mean(0) / 255.0)
@@ -299,6 +337,19 @@ class _Run:
         if self.module.OBJECTIVE == "sgan":
             self.labelled = self._labelled_batches(train_x, train_y)
 
+    def _batches(self, train_x, train_y):
+        kind, out_range = self.cfg.real_batches, self.G.output_range
+        if kind == "fixed-tuples":
+            return FixedTupleBatches(train_x, train_y, self.data_gen, out_range, self.device, self.cfg.pack, len(train_x))
+        if kind == "fresh":
+            from .datasets.stacked_mnist import load_digits
+
+            split = "all" if self.cfg.dataset_params.get("digits") == "all" else "train"
+            digits, labels = load_digits(self.cfg.data_dir, split)
+            return FreshStackedBatches(torch.from_numpy(np.array(digits)), torch.from_numpy(np.array(labels)),
+                                       self.data_gen, out_range, self.device)
+        return TensorBatches(train_x, train_y, self.data_gen, out_range, self.device)
+
     def _init_minibatch_disc(self):
         """The reference's data-dependent init of minibatch discrimination, on MBD_INIT real samples
         drawn with their own generator (the run's data order is untouched)."""
@@ -308,7 +359,8 @@ class _Run:
         if self.mixture is not None:
             source, n = MixtureBatches(self.mixture, g, self.device), MBD_INIT
         else:
-            source, n = TensorBatches(b.data, b.labels, g, b.output_range, self.device), min(MBD_INIT, len(b.data))
+            source = b.fork(g)
+            n = min(MBD_INIT, len(b.data)) if hasattr(b, "data") else MBD_INIT
         self.D.init_minibatch_disc(source.next(n - n % pack)[0])
 
     def _labelled_batches(self, train_x, train_y):
@@ -405,26 +457,38 @@ class _Run:
 
     def _alternating_step(self, n):
         """Algorithm 1 of Goodfellow et al. 2014: k D steps on fresh minibatches, then one G step."""
-        G, D = self.G, self.D
+        D = self.D
         for _ in range(self.cfg.k_disc):
             x, y = self.batches.next(n)
             z, y_fake = self._latent(n)
             with torch.no_grad():
-                fake = G(z, y_fake)
+                fake = self._generate(z, y_fake)
             d_loss = self._d_loss(x, y, D(fake), y_fake)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
-        D.requires_grad_(False)
-        try:
-            z, y_fake = self._latent(n)
-            g_loss = self._g_loss(D(G(z, y_fake)), y_fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-        finally:
-            D.requires_grad_(True)
-        self.opt_g.step()
+        for _ in range(self.cfg.g_steps):
+            D.requires_grad_(False)
+            try:
+                if not self.cfg.reuse_z:
+                    z, y_fake = self._latent(n)
+                g_loss = self._g_loss(D(self._generate(z, y_fake)), y_fake)
+                self.opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+            finally:
+                D.requires_grad_(True)
+            self.opt_g.step()
         return d_loss, g_loss
+
+    def _generate(self, z, y):
+        """G(z); with ``g_per_slot`` and packing m, G runs on each of m slices of n/m latents and
+        sample i·m + j is slot j's i-th (PacGAN's ``G = concat([G(z_0), ..., G(z_{m-1})], channels)``)."""
+        m = self.cfg.pack
+        if not self.cfg.g_per_slot or m == 1:
+            return self.G(z, y)
+        slots = [self.G(zj, None if y is None else yj) for zj, yj in
+                 zip(z.chunk(m), y.chunk(m) if y is not None else [None] * m)]
+        return torch.stack(slots, 1).flatten(0, 1)
 
     def _simultaneous_step(self, n):
         """The 2014 code's update: D's and G's gradients from one minibatch and one pass of D over
@@ -655,8 +719,11 @@ def _sigint_at_step_boundaries():
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
-def train(config, resume=False, overwrite=False):
+def train(config, resume=False, overwrite=False, deadline=None):
     """Train `config.model` on `config.dataset` for `config.steps` generator steps; return a summary.
+
+    deadline: a ``time.time()`` value; at the first step boundary past it the run writes a
+    checkpoint and stops (``summary["steps"]`` < ``config.steps``; resume to continue).
 
     The summary holds run_dir, steps, resumed_from, final losses (means over the last
     ``log_every`` steps), the last evaluation's metrics, the wall time of this call and the
@@ -679,14 +746,17 @@ def train(config, resume=False, overwrite=False):
                 ckpt.write_json(run.dir / ckpt.CONFIG, {"config": asdict(cfg), "resolved": run.hp})
             except OSError as e:
                 raise GanEvalError(f"{run.dir / ckpt.CONFIG}: cannot write ({_os_reason(e)})") from None
-            summary = _loop(run, started)
+            summary = _loop(run, started, deadline)
     finally:
         _unlock(cfg.out)
     summary["resumed_from"] = resumed_from
     return summary
 
 
-def _loop(run, started):
+_now = time.time  # the clock deadlines are read from
+
+
+def _loop(run, started, deadline=None):
     from tqdm import tqdm
 
     from . import monitor
@@ -704,6 +774,10 @@ def _loop(run, started):
     try:
         with _sigint_at_step_boundaries() as interrupted:
             while run.step < cfg.steps:
+                if deadline is not None and _now() >= deadline:
+                    if run.step % cfg.checkpoint_every or not (run.dir / ckpt.CHECKPOINT).is_file():
+                        run.save()
+                    break
                 d, g = run.train_step()
                 run.log_sums = [run.log_sums[0] + d, run.log_sums[1] + g]
                 run.log_count += 1

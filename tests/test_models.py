@@ -30,7 +30,7 @@ def _labels(G, n):
     return torch.arange(n) % G.n_classes if G.n_classes else None
 
 
-@pytest.mark.parametrize("model", [m for m in MODELS if m != "dcgan-small"])  # 28 px only: tested below
+@pytest.mark.parametrize("model", [m for m in MODELS if m not in ("dcgan-small", "dcgan-veegan")])  # 28 px only: below
 @pytest.mark.parametrize("data", list(SPECS))
 def test_shapes_ranges_and_finite_losses(model, data):
     torch.manual_seed(0)
@@ -306,8 +306,65 @@ def test_dcgan_small_matches_the_unrolled_gan_nets(width, d_params):
             build_models("dcgan-small", SPECS[other])
 
 
+def test_dcgan_veegan_has_the_parameter_counts_of_pacgans_nets():
+    """PacGAN's VEEGAN-setting nets (Lin et al. 2018, Table 2: "4.51 M" G and "4.31 M" D parameters;
+    exact counts from the reference layer shapes, VEEGAN_experiment/model.py: G 100·2048+2048,
+    512·2 (bn), 5·5·512·256+256, 512, 5·5·256·128+128, 256, 5·5·128·64+64, 128, 5·5·64·3+3;
+    D 5·5·3·64+64, 5·5·64·128+128, 256, 5·5·128·256+256, 512, 5·5·256·512+512, 1024, 2048+1)."""
+    spec = dataset_spec("stacked-mnist")
+    G, D = build_models("dcgan-veegan", spec)
+    n_g, n_d = (sum(p.numel() for p in net.parameters()) for net in (G, D))
+    assert (n_g, n_d) == (4_514_819, 4_310_401)
+    assert (round(n_g / 1e6, 2), round(n_d / 1e6, 2)) == (4.51, 4.31)
+    assert (G.latent_dim, G.latent, G.output_range) == (100, "uniform1", (0.0, 1.0))
+    z = sample_latent(4096, 100, "uniform1", torch.Generator().manual_seed(0))
+    assert z.min() >= -1 and z.max() <= 1 and z.min() < -0.99 and z.max() > 0.99
+    from gan_eval_models.models.layers import SameConvTranspose2d
+
+    shapes, h = [], z[:2]
+    for layer in G.net:
+        h = layer(h)
+        if isinstance(layer, (torch.nn.Unflatten, SameConvTranspose2d)):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(512, 2, 2), (256, 4, 4), (128, 7, 7), (64, 14, 14), (3, 28, 28)]
+    x = G(z[:4])
+    assert x.shape == (4, 3, 28, 28) and D(x).shape == (4, 1)
+    _, D2 = build_models("dcgan-veegan", spec, pack=2)
+    assert sum(p.numel() for p in D2.parameters()) == n_d + 5 * 5 * 3 * 64  # the first conv takes 6 channels
+    hp = get_model("dcgan-veegan").defaults(spec)
+    assert (hp["batch_size"], hp["lr"], hp["betas"]) == (64, 2e-4, (0.5, 0.999))
+
+
+def test_same_convolutions_follow_tensorflow():
+    """TensorFlow's SAME rule: output ⌈in / stride⌉, padding split ⌊total/2⌋ before, the rest after;
+    conv2d_transpose is the adjoint (gradient) of that conv, checked as <conv x, y> = <x, convT y>."""
+    from gan_eval_models.models.layers import SameConv2d, SameConvTranspose2d, same_padding
+
+    assert same_padding(28, 14, 5, 2) == (1, 2) and same_padding(7, 4, 5, 2) == (2, 2)
+    assert same_padding(28, 14, 3, 2) == (0, 1)
+    torch.manual_seed(0)
+    for size_in, size_out in ((28, 14), (14, 7), (7, 4), (4, 2)):
+        conv = SameConv2d(3, 4, 5, 2, size_in, bias=False).double()
+        convt = SameConvTranspose2d(4, 3, 5, 2, size_out, size_in, bias=False).double()
+        convt.conv.weight.data.copy_(conv.conv.weight.data)
+        x, y = torch.randn(2, 3, size_in, size_in, dtype=torch.float64), torch.randn(2, 4, size_out, size_out,
+                                                                                     dtype=torch.float64)
+        cx = conv(x)
+        assert cx.shape[-1] == size_out and convt(y).shape[-1] == size_in
+        assert torch.allclose((cx * y).sum(), (x * convt(y)).sum(), rtol=1e-12)
+    # an explicit pixel: output row r of the SAME conv (28 px, k = 5) reads input rows 2r - 1 .. 2r + 3,
+    # where PyTorch's symmetric padding 2 reads 2r - 2 .. 2r + 2
+    conv = SameConv2d(1, 1, 5, 2, 28, bias=False).double()
+    conv.conv.weight.data.fill_(1.0)
+    x = torch.zeros(1, 1, 28, 28, dtype=torch.float64)
+    x[0, 0, 3, 3] = 1.0
+    y = conv(x)[0, 0]
+    assert y.shape == (14, 14) and y[0, 0] == 1.0 and y[2, 2] == 1.0 and y[3, 3] == 0.0
+    assert torch.nn.functional.conv2d(x, conv.conv.weight, stride=2, padding=2)[0, 0, 0, 0] == 0.0
+
+
 def test_names_and_sizes():
-    with pytest.raises(GanEvalError, match="known models: gan2014, dcgan, dcgan-small, lsgan, acgan, sgan"):
+    with pytest.raises(GanEvalError, match="known models: gan2014, dcgan, dcgan-small, dcgan-veegan, lsgan, acgan, sgan"):
         build_models("wgan", SPECS["mnist"])
     assert layout(28) == (7, 2) and layout(32) == (4, 3) and layout(64) == (4, 4)
     with pytest.raises(GanEvalError, match="image side of 28 or 4"):

@@ -166,8 +166,8 @@ def test_paper_setting_trains_in_chunks_and_reports_the_fraction(tmp_path, capsy
     assert "2 / 400,000 (0.0005%)" in md and "simultaneous D/G updates" in md
     assert (out / "convergence.png").is_file() and "curves" in json.loads((out / "convergence.json").read_text())
     capsys.readouterr()
-    assert run_cli(["reproduce", "stacked-mnist", "--setting", "paper", "--out", str(tmp_path / "s")]) == 2
-    assert "implemented for mode-collapse-2d only" in capsys.readouterr().err
+    assert run_cli(["reproduce", "stackgan", "--setting", "paper", "--out", str(tmp_path / "s")]) == 2
+    assert "implemented for mode-collapse-2d, stacked-mnist only" in capsys.readouterr().err
 
 
 def test_steps_outside_mode_collapse_2d_are_refused_by_their_option_name(tmp_path, capsys):

@@ -26,9 +26,10 @@ TABLE_NAMES = ("goodfellow2014", "mode-collapse-2d", "stacked-mnist", "cyclegan"
               help="Training runs at once, each in its own process with one torch thread (up to the free CPU cores).")
 @click.option("--setting", type=click.Choice(["default", "paper"]), default="default", show_default=True,
               help="paper: the paper's protocol and training length (mode-collapse-2d: PacGAN's 400,000 updates, "
-                   "seeds trained as one batch); see docs/reproduce-protocols.md.")
+                   "seeds trained as one batch; stacked-mnist: PacGAN's code's VEEGAN and D = 1/2 G settings, "
+                   "100,000 and 500,000 iterations); see docs/reproduce-protocols.md.")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Training steps per run instead of the setting's (mode-collapse-2d).")
+              help="Training steps per run instead of the setting's (mode-collapse-2d, stacked-mnist).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Minutes of training; then the table is written with each row at the step it reached "
                    "(--setting paper; with --work-dir the next call resumes).")

@@ -25,10 +25,19 @@ from .common import SEED, count, device_option, emit, json_option, quiet_option,
 @click.option("--loss", default=None, help="minimax, non-saturating or least-squares (default: the model's).")
 @click.option("--k-disc", type=int, default=1, help="Discriminator steps per generator step.")
 @click.option("--update", default=None, help="alternating (Algorithm 1) or simultaneous (the 2014 code) [the model's].")
+@click.option("--g-steps", type=int, default=1, help="Generator updates per step (PacGAN's VEEGAN-setting code: 2).")
+@click.option("--reuse-z", is_flag=True, help="G's updates reuse the latents of the step's D update (PacGAN's "
+              "Stacked MNIST code).")
+@click.option("--g-per-slot", is_flag=True, help="With --pack m: run G once per packing slot, so batch norm sees "
+              "--batch-size samples (PacGAN's code).")
+@click.option("--real-batches", default="shuffled", help="shuffled (a new permutation each epoch), fixed-tuples "
+              "(fixed m-tuples in a fixed order) or fresh (new Stacked MNIST triples every batch).")
+@click.option("--sample-bn", default="eval", help="Batch norm when sampling: eval (running statistics) or batch "
+              "(statistics of each batch of --batch-size).")
 @click.option("--minibatch-disc", is_flag=True, help="Minibatch discrimination (Salimans et al. 2016) in D.")
 @click.option("--pack", type=int, default=1, help="PacGAN packing degree m.")
 @click.option("--latent-dim", type=int, default=None, help="Latent dimension (default: 100 images, 2 points).")
-@click.option("--latent", default=None, help="gaussian or uniform (default: the model's).")
+@click.option("--latent", default=None, help="gaussian, uniform (U(-√3, √3)) or uniform1 (U(-1, 1)) (default: the model's).")
 @click.option("--width", type=int, default=None, help="Base width of the nets (default: the model's).")
 @click.option("--image-size", type=int, default=None, help="Resize images (e.g. 32 or 64 for DCGAN).")
 @click.option("--n-labels", type=int, default=None, help="sgan: number of labelled training examples [100].")
@@ -45,7 +54,8 @@ from .common import SEED, count, device_option, emit, json_option, quiet_option,
 @click.option("--overwrite", is_flag=True, help="Start again in a run folder that holds a checkpoint.")
 @quiet_option
 @json_option
-def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, optimizer, loss, k_disc, update, minibatch_disc, pack, latent_dim,
+def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, optimizer, loss, k_disc, update, g_steps,
+          reuse_z, g_per_slot, real_batches, sample_bn, minibatch_disc, pack, latent_dim,
           latent, width, image_size, n_labels, checkpoint_every, eval_every, eval_samples, log_every, fid, data_dir,
           params, resume, overwrite, quiet, as_json):
     """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan, cyclegan, stackgan)
@@ -61,7 +71,10 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
                  "--latent-dim": latent_dim, "--latent": latent, "--image-size": image_size, "--n-labels": n_labels,
                  "--eval-samples": eval_samples, "--fid/--no-fid": fid, "--k-disc": k_disc if k_disc != 1 else None,
                  "--minibatch-disc": minibatch_disc or None, "--pack": pack if pack != 1 else None,
-                 "--eval-every": eval_every or None}
+                 "--eval-every": eval_every or None, "--g-steps": g_steps if g_steps != 1 else None,
+                 "--reuse-z": reuse_z or None, "--g-per-slot": g_per_slot or None,
+                 "--real-batches": real_batches if real_batches != "shuffled" else None,
+                 "--sample-bn": sample_bn if sample_bn != "eval" else None}
         return _train_family(model, dataset, steps, out, seed, device, batch_size, lr, width, checkpoint_every,
                              log_every, data_dir, params, resume, overwrite, quiet, as_json,
                              {k: v for k, v in given.items() if v is not None})
@@ -75,6 +88,7 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
         optimizer=optimizer, loss=loss, k_disc=k_disc, update=update, minibatch_disc=minibatch_disc, pack=pack, checkpoint_every=checkpoint_every,
         eval_every=eval_every, data_dir=data_dir, quiet=quiet, latent_dim=latent_dim, latent=latent, width=width,
         image_size=image_size, n_labels=n_labels, eval_samples=eval_samples, log_every=log_every, fid=fid,
+        g_steps=g_steps, reuse_z=reuse_z, g_per_slot=g_per_slot, real_batches=real_batches, sample_bn=sample_bn,
     )
     try:
         with removing_if_left_empty(out):

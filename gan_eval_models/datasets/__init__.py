@@ -13,7 +13,8 @@ name               kind    shape               classes  source
 ``get_dataset(name, data_dir=None, split="train", **params)`` returns an :class:`ImageDataset`
 (a torch Dataset over uint8 HWC images and int64 labels) or a :class:`GaussianMixture` sampler.
 Image datasets take ``size`` (resize to size×size, e.g. 32 or 64 for DCGAN); stacked-mnist also
-``n`` and ``seed``; ring takes ``n_modes``, ``radius``, ``std``; grid ``side``, ``spacing``, ``std``.
+``n``, ``seed`` and ``digits`` ("split": the requested split's digits, the default; "all": the
+70,000 train and test digits, whatever the split); ring takes ``n_modes``, ``radius``, ``std``; grid ``side``, ``spacing``, ``std``.
 """
 
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ DATASETS = {
 _PARAMS = {
     "mnist": {"size"},
     "cifar10": {"size"},
-    "stacked-mnist": {"size", "n", "seed"},
+    "stacked-mnist": {"size", "n", "seed", "digits"},
     "ring": {"n_modes", "radius", "std"},
     "grid": {"side", "spacing", "std"},
 }
@@ -108,7 +109,10 @@ def get_dataset(name, data_dir=None, split="train", **params):
     else:
         from .stacked_mnist import load_stacked_mnist
 
-        images, labels = load_stacked_mnist(data_dir, split, **params)
+        digits = params.pop("digits", "split")
+        if digits not in ("split", "all"):
+            raise GanEvalError(f"stacked-mnist: digits must be 'split' or 'all', got {digits!r}")
+        images, labels = load_stacked_mnist(data_dir, "all" if digits == "all" else split, **params)
     if size is not None:
         from .transforms import resize_uint8
 

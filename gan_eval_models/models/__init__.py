@@ -6,6 +6,7 @@ name         paper                                      nets (images / 2-D point
 gan2014      Goodfellow et al. 2014                     MLP 1200-1200 / maxout D / PacGAN 2-D MLP
 dcgan        Radford et al. 2016                        strided conv nets with batch norm / PacGAN MLP
 dcgan-small  Metz et al. 2017 (Stacked MNIST)            small 3×3 conv nets, D = ¼ or ½ of G (28 px only)
+dcgan-veegan Lin et al. 2018 (PacGAN, VEEGAN setting)   4-layer 5×5 conv nets, G 4.51 M, D 4.31 M (28 px only)
 lsgan        Mao et al. 2017                            DCGAN nets, least-squares loss
 acgan        Odena et al. 2017                          DCGAN nets, class-conditional G, class head on D
 sgan         Odena 2016                                 DCGAN nets, (K+1)-way D trained with few labels
@@ -25,6 +26,7 @@ MODELS = {
     "gan2014": "gan_eval_models.models.gan2014",
     "dcgan": "gan_eval_models.models.dcgan",
     "dcgan-small": "gan_eval_models.models.dcgan_small",
+    "dcgan-veegan": "gan_eval_models.models.dcgan_veegan",
     "lsgan": "gan_eval_models.models.lsgan",
     "acgan": "gan_eval_models.models.acgan",
     "sgan": "gan_eval_models.models.sgan",

@@ -11,10 +11,13 @@ PacGAN authors' code for that table.
 - Adam with β = (0.5, 0.99): learning rate 1e-4 for G and 2e-4 for D; batch 128;
   non-saturating loss; weights N(0, 0.02).
 
-For 28×28 images only (MNIST, Stacked MNIST). Where our trainer differs from that code: batch-norm
-scales start at N(1, 0.02) rather than 1, Stacked MNIST comes as a fixed seeded set of 60,000
-images rather than fresh triples per batch, G's update draws its own z, and samples use the
-running batch-norm statistics rather than the sampling batch's.
+For 28×28 images only (MNIST, Stacked MNIST). Where these nets differ from that code: batch-norm
+scales start at N(1, 0.02) rather than 1, and PyTorch pads the stride-2 convolutions
+symmetrically where TensorFlow's SAME padding puts the odd pixel after (D's first two convs, G's
+last two transposed convs: a one-pixel shift). By default the trainer also differs (a fixed
+seeded set of 60,000 Stacked MNIST images, G's update on its own z, samples with the running
+batch-norm statistics); ``TrainConfig(real_batches="fresh", reuse_z=True, g_per_slot=True,
+sample_bn="batch")`` follows the code instead (``reproduce stacked-mnist --setting paper``).
 """
 
 import torch.nn as nn

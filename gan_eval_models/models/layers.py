@@ -11,6 +11,10 @@
   its last feature map, as the reference's global pooling does), not flattened conv features.
 - :func:`pack` (PacGAN, Lin et al. 2018): m consecutive samples are concatenated along the
   channel (images) or feature (vectors) axis, so D judges m-tuples; its input size grows × m.
+- :class:`SameConv2d` / :class:`SameConvTranspose2d`: TensorFlow's ``padding="SAME"`` convolutions
+  (output side ⌈in / stride⌉; the padding, total max((out − 1)·stride + k − in, 0), goes
+  ⌊total / 2⌋ before and the rest after, so odd totals pad one more at the bottom/right than
+  PyTorch's symmetric padding), for nets ported from TensorFlow code.
 - :class:`Generator` / :class:`Discriminator`: thin wrappers that give every family the same
   interface (latent description, output range, packing, minibatch discrimination, heads).
 """
@@ -87,6 +91,44 @@ class MinibatchDiscrimination(nn.Module):
         self.b.copy_(-self._closeness(dist / half_mean_nn[:, None, None]).mean(0))
 
 
+def same_padding(size_in, size_out, kernel, stride):
+    """(before, after) padding of TensorFlow's "SAME" rule for a conv from `size_in` to `size_out`."""
+    total = max((size_out - 1) * stride + kernel - size_in, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Module):
+    """``tf.nn.conv2d(..., padding="SAME")`` on square (N, C, S, S) maps: S → ⌈S / stride⌉."""
+
+    def __init__(self, c_in, c_out, kernel, stride, size_in, bias=True):
+        super().__init__()
+        self.size_out = -(-size_in // stride)
+        before, after = same_padding(size_in, self.size_out, kernel, stride)
+        self.pad = (before, after, before, after)
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, 0, bias=bias)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, self.pad))
+
+
+class SameConvTranspose2d(nn.Module):
+    """``tf.nn.conv2d_transpose(..., output_shape, padding="SAME")``: the transpose of the SAME conv
+    from `size_out` to `size_in`, i.e. the full transposed conv ((in − 1)·stride + k) cropped by
+    that conv's padding (before, after)."""
+
+    def __init__(self, c_in, c_out, kernel, stride, size_in, size_out, bias=True):
+        super().__init__()
+        if -(-size_out // stride) != size_in:
+            raise GanEvalError(f"a SAME transposed conv of stride {stride} cannot map {size_in} to {size_out}")
+        self.crop = same_padding(size_out, size_in, kernel, stride)[0]
+        self.size_out = size_out
+        self.conv = nn.ConvTranspose2d(c_in, c_out, kernel, stride, 0, bias=bias)
+
+    def forward(self, x):
+        c, s = self.crop, self.size_out
+        return self.conv(x)[..., c:c + s, c:c + s]
+
+
 def pack(x, m):
     """Concatenate m consecutive samples along axis 1: (n·m, C, ...) → (n, m·C, ...)."""
     if m == 1:
@@ -99,7 +141,7 @@ def pack(x, m):
 class Generator(nn.Module):
     """z ~ latent (plus a one-hot class for conditional models) → sample in `output_range`.
 
-    Attributes: latent_dim, latent ("gaussian" | "uniform"), out_shape ((C, H, W) or (2,)),
+    Attributes: latent_dim, latent ("gaussian" | "uniform" | "uniform1"), out_shape ((C, H, W) or (2,)),
     output_range ((lo, hi), or None for unbounded 2-D points), n_classes (0 = unconditional).
     """
 

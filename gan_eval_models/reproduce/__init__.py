@@ -32,7 +32,7 @@ TABLES = {
 
 
 SETTINGS = ("default", "paper")
-PAPER_SETTING_TABLES = ("mode-collapse-2d",)
+PAPER_SETTING_TABLES = ("mode-collapse-2d", "stacked-mnist")
 
 
 def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, work_dir=None, quiet=False, command="",
@@ -40,7 +40,8 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
     """Reproduce `table` into folder `out`; see the module docstring.
 
     setting: "default" (the table's short CPU budget) or "paper" (the paper's protocol and
-    training length; mode-collapse-2d: PacGAN's, seed-batched, see docs/reproduce-protocols.md).
+    training length; mode-collapse-2d: PacGAN's, seed-batched; stacked-mnist: PacGAN's code's
+    VEEGAN and D = ½ G settings; see docs/reproduce-protocols.md).
     steps: training steps per run instead of the setting's. time_limit: minutes of training after
     which the table is written with each row at the step it reached (paper setting; with a kept
     --work-dir the next call resumes from there).
@@ -77,9 +78,9 @@ def reproduce(table, out, quick=False, seeds=None, device=None, data_dir=None, w
         raise GanEvalError(f"time_limit must be a positive number of minutes, got {time_limit!r}")
     extra = {}
     if setting != "default" or steps is not None or time_limit is not None:
-        if table != "mode-collapse-2d":
+        if table not in PAPER_SETTING_TABLES:
             raise GanEvalError(f"--setting, --steps and --time-limit (Python: setting, steps, time_limit) apply to "
-                               f"mode-collapse-2d only, not {table}")
+                               f"{' and '.join(PAPER_SETTING_TABLES)} only, not {table}")
         import time as _time
 
         extra = {"setting": setting, "steps": steps,

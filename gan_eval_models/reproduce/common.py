@@ -23,8 +23,12 @@ def log(message, quiet=False):
         print(message, file=sys.stderr, flush=True)
 
 
-def ensure_trained(work_dir, name, quiet=False, **config):
+def ensure_trained(work_dir, name, quiet=False, deadline=None, **config):
     """Train one run in ``work_dir/name``, or reuse it; returns its training summary.
+
+    deadline: a ``time.time()`` value at which training stops with a checkpoint (the summary's
+    steps then fall short of ``config["steps"]``, nothing marks the run finished, and the next
+    call resumes it).
 
     `config` holds :class:`gan_eval_models.train.TrainConfig` fields (model, dataset, steps, seed,
     ...). A folder holding a finished run with the same settings is reused as it is; one holding
@@ -49,12 +53,13 @@ def ensure_trained(work_dir, name, quiet=False, **config):
     summary = None
     if has_checkpoint(run_dir):
         try:
-            summary = train(cfg, resume=True)
+            summary = train(cfg, resume=True, deadline=deadline)
         except GanEvalError:  # a different configuration: start again
             summary = None
     if summary is None:
-        summary = train(cfg, overwrite=True)
-    write_atomic_text(marker, json.dumps({"settings": settings, "summary": summary}, default=str))
+        summary = train(cfg, overwrite=True, deadline=deadline)
+    if summary["steps"] >= cfg.steps:
+        write_atomic_text(marker, json.dumps({"settings": settings, "summary": summary}, default=str))
     return summary
 
 
@@ -64,7 +69,7 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def train_runs(work_dir, runs, jobs=1):
+def train_runs(work_dir, runs, jobs=1, deadline=None):
     """Train (or reuse) every ``(name, config)`` of `runs`, `jobs` at a time in worker processes.
 
     With jobs = 1 nothing happens here: :func:`train_and_sample` then trains each run in turn.
@@ -78,7 +83,7 @@ def train_runs(work_dir, runs, jobs=1):
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a process whose torch threads are running
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_one_thread) as pool:
-        futures = [pool.submit(ensure_trained, str(work_dir), name, True, **config) for name, config in runs]
+        futures = [pool.submit(ensure_trained, str(work_dir), name, True, deadline, **config) for name, config in runs]
         for f in futures:
             f.result()
 
@@ -277,6 +282,47 @@ def settings_markdown(result):
     if result.get("quick"):
         lines += ["", "**Quick mode**: a tiny pipeline check, not a reproduction; the numbers mean nothing."]
     return "\n".join(lines)
+
+
+# --- long runs: convergence ----------------------------------------------------------------------
+
+TREND_STEPS = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
+
+
+def trend_line(name, pts, series, paper_steps, unit="updates"):
+    """One line: a row's curve at round step counts and at its last point, e.g. "GAN: modes 3.0 →
+    7.1, at 1,000 / 2,000 updates (0.5% of the paper's training)". `pts`: [{"step": s, key: value}]
+    oldest first; `series`: [(label, key, format)] with format a callable value → text."""
+    by_step = {p["step"]: p for p in pts}
+    steps = [s for s in TREND_STEPS if s in by_step and s < pts[-1]["step"]] + [pts[-1]["step"]]
+    parts = [f"{label} " + " → ".join(fmt(by_step[s][key]) for s in steps) for label, key, fmt in series]
+    return (f"{name}: {', '.join(parts)}, at {' / '.join(f'{s:,}' for s in steps)} {unit} "
+            f"({100 * pts[-1]['step'] / paper_steps:.2g}% of the paper's training)")
+
+
+def plot_convergence(panels, path, columns=2):
+    """One figure of metric-vs-step panels. `panels`: [{"title", "xlabel", "ylabel", "curves":
+    {label: ([steps], [values])}, "references": [(label, value)]}] (references: dashed lines)."""
+    plt = pyplot()
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3.2 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        for label, (xs, ys) in panel["curves"].items():
+            ax.plot(xs, ys, marker=".", label=label)
+        for label, value in panel.get("references", ()):
+            ax.axhline(value, ls="--", lw=0.8, color="grey")
+            ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=6, va="bottom")
+        ax.set_xlabel(panel["xlabel"], fontsize=8)
+        ax.set_ylabel(panel["ylabel"], fontsize=8)
+        ax.set_title(panel["title"], fontsize=9)
+        if panel["curves"]:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
 
 
 # --- plots --------------------------------------------------------------------------------------

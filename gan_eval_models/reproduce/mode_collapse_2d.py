@@ -40,8 +40,8 @@ import torch
 from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
-from .common import (finish, fraction, log, markdown_table, mean_se, pm, prepare_out, pyplot, refresh_result,
-                     settings_markdown, train_and_sample, train_runs)
+from .common import (finish, fraction, log, markdown_table, mean_se, plot_convergence, pm, prepare_out, pyplot,
+                     refresh_result, settings_markdown, train_and_sample, train_runs, trend_line)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -239,46 +239,29 @@ def run_paper(out, work_dir, seeds=None, steps=None, deadline=None, quiet=False,
     return finish(out, result, markdown, start, cpu_start, "cpu")
 
 
-TREND_STEPS = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000)
-
-
 def _trend(name, pts):
     """One line: a row's mean % high quality and modes at round step counts and at its last evaluation."""
-    by_step = {p["step"]: p for p in pts}
-    steps = [s for s in TREND_STEPS if s in by_step and s < pts[-1]["step"]] + [pts[-1]["step"]]
-    hq = " → ".join(f"{100 * by_step[s]['hq']:.1f}" for s in steps)
-    modes = " → ".join(f"{by_step[s]['modes']:.1f}" for s in steps)
-    at = " / ".join(f"{s:,}" for s in steps)
-    return (f"{name}: % high quality {hq}, modes {modes}, at {at} updates "
-            f"({100 * pts[-1]['step'] / PAPER_STEPS:.2g}% of the paper's training)")
+    return trend_line(name, pts, [("% high quality", "hq", lambda v: f"{100 * v:.1f}"),
+                                  ("modes", "modes", lambda v: f"{v:.1f}")], PAPER_STEPS)
 
 
 PAPER_EVAL_EVERY = 250
 
 
 def _plot_convergence(curves, path, datasets):
-    plt = pyplot()
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(9, 3.2 * len(datasets)), squeeze=False)
-    for r, dataset in enumerate(datasets):
-        for c, (key, ylabel, scale) in enumerate((("modes", "modes captured (mean of seeds)", 1),
-                                                  ("hq", "% high-quality samples (mean of seeds)", 100))):
-            ax = axes[r][c]
-            for name, pts in curves.items():
-                if name.startswith(dataset + "/") and pts:
-                    ax.plot([p["step"] for p in pts], [p[key] * scale for p in pts], marker=".", label=name.split("/")[1])
-            for p in PUBLISHED:
-                if p["source"] == PACGAN and p["dataset"] == dataset and p["method"] in {n.split("/")[1] for n in curves}:
-                    value = float(p["modes" if key == "modes" else "hq"].split(" ")[0])
-                    ax.axhline(value, ls="--", lw=0.8, color="grey")
-                    ax.annotate(f"{p['method']}, PacGAN at 400k", (0, value), fontsize=6, va="bottom")
-            ax.set_xlabel("generator updates (PacGAN: 400,000)")
-            ax.set_ylabel(ylabel, fontsize=8)
-            ax.set_title(f"2D-{dataset}", fontsize=9)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    panels = []
+    for dataset in datasets:
+        for key, ylabel, scale in (("modes", "modes captured (mean of seeds)", 1),
+                                   ("hq", "% high-quality samples (mean of seeds)", 100)):
+            rows = {name.split("/")[1]: pts for name, pts in curves.items() if name.startswith(dataset + "/") and pts}
+            panels.append({
+                "title": f"2D-{dataset}", "xlabel": "generator updates (PacGAN: 400,000)", "ylabel": ylabel,
+                "curves": {label: ([p["step"] for p in pts], [p[key] * scale for p in pts]) for label, pts in rows.items()},
+                "references": [(f"{p['method']}, PacGAN at 400k", float(p["modes" if key == "modes" else "hq"].split(" ")[0]))
+                               for p in PUBLISHED if p["source"] == PACGAN and p["dataset"] == dataset
+                               and p["method"] in {n.split("/")[1] for n in curves}],
+            })
+    return plot_convergence(panels, path)
 
 
 def _row(dataset, label, results, seconds, steps):
