@@ -128,6 +128,29 @@ def test_minibatch_discrimination_matches_the_reference_layer():
     np.testing.assert_allclose(torch.cat([f, layer(f)], 1).detach().numpy(), expected_init, rtol=0, atol=1e-6)
 
 
+def test_minibatch_discrimination_far_rows_match_the_uncapped_formula():
+    """The float32 layer caps L1 distances at 80 before exp (subnormal exp is slow); with
+    distances from 0 to ~300 its features and their gradients equal the float64 reference
+    formula's (exp of the uncapped distance) to 1e-6."""
+    torch.manual_seed(2)
+    layer = MinibatchDiscrimination(4, n_kernels=3, kernel_dim=2)
+    f = torch.cat([torch.randn(5, 4) * 0.05, torch.randn(5, 4) * 100.0])  # near pairs and far pairs
+    f32 = f.clone().requires_grad_(True)
+    out32 = layer(f32)
+    f64 = f.double().requires_grad_(True)
+    m = torch.einsum("na,abc->bnc", f64, layer.weight().double())
+    d = (m[:, :, None, :] - m[:, None, :, :]).abs().sum(-1)
+    assert d.max() > 200 and (d < 1).sum() > 30
+    eye = torch.eye(10, dtype=torch.bool)
+    out64 = torch.exp(-d).masked_fill(eye, 0.0).sum(-1).t() + layer.b.double()
+    np.testing.assert_allclose(out32.detach().numpy(), out64.detach().numpy(), rtol=0, atol=1e-6)
+    w = torch.randn(10, 3)
+    (g32,) = torch.autograd.grad((out32 * w).sum(), f32)
+    (g64,) = torch.autograd.grad((out64 * w.double()).sum(), f64)
+    assert torch.isfinite(g32).all()
+    np.testing.assert_allclose(g32.numpy(), g64.numpy(), rtol=0, atol=1e-5)
+
+
 def test_minibatch_discrimination_init_spreads_the_batch():
     """Reference init: the mean nearest-neighbour L1 distance per kernel is 2 and the features
     average 0 on the init batch. Raw N(0, 0.05) weights on the 2-D discriminator's features would
