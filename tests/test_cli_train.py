@@ -61,7 +61,7 @@ def test_train_and_sample_mnist_png_and_npz(tmp_path, capsys, mnist_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "biggan", "--dataset", "ring"], "unknown model 'biggan'; known models: gan2014, dcgan, dcgan-small, lsgan, acgan, sgan"),
+        (["train", "biggan", "--dataset", "ring"], "unknown model 'biggan'; known models: gan2014, dcgan, dcgan-small, dcgan-veegan, lsgan, acgan, sgan"),
         (["train", "dcgan", "--dataset", "imagenet"], "unknown dataset 'imagenet'; known datasets:"),
         (["train", "dcgan", "--dataset", "ring", "--loss", "hinge"], "unknown loss 'hinge'; known losses:"),
         (["train", "dcgan", "--dataset", "ring", "--pack", "0"], "--pack must be an integer >= 1"),

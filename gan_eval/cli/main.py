@@ -21,7 +21,7 @@ COMMANDS = {
     "score": ("gan_eval.cli.score", "score", "Several metrics (fid, is, kid, prdc) from one feature pass."),
     "cache": ("gan_eval.cli.cache", "cache", "List or clear the on-disk feature cache."),
     "parzen": ("gan_eval.cli.parzen", "parzen", "Parzen-window log-likelihood with a validation-tuned bandwidth."),
-    "train": ("gan_eval.cli.train", "train", "Train a reference GAN (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan, cyclegan, stackgan)."),
+    "train": ("gan_eval.cli.train", "train", "Train a reference GAN (gan2014, dcgan, dcgan-small, dcgan-veegan, lsgan, acgan, sgan, cyclegan, stackgan)."),
     "sample": ("gan_eval.cli.train", "sample", "Draw samples from a trained run as PNGs or an .npz array."),
     "truncation": ("gan_eval.cli.truncation", "truncation", "Truncation sweep: FID, precision/recall per ψ of a trained run."),
     "reproduce": ("gan_eval.cli.reproduce", "reproduce", "Reproduce a published table in one command."),

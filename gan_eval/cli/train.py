@@ -58,7 +58,7 @@ def train(model, dataset, steps, out, seed, device, batch_size, lr, d_lr, ema, o
           reuse_z, g_per_slot, real_batches, sample_bn, minibatch_disc, pack, latent_dim,
           latent, width, image_size, n_labels, checkpoint_every, eval_every, eval_samples, log_every, fid, data_dir,
           params, resume, overwrite, quiet, as_json):
-    """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, lsgan, acgan, sgan, cyclegan, stackgan)
+    """Train reference GAN MODEL (gan2014, dcgan, dcgan-small, dcgan-veegan, lsgan, acgan, sgan, cyclegan, stackgan)
     on --dataset (cyclegan: restyled-mnist or usps; stackgan: mnist).
 
     Writes config.json, checkpoint.pt, log.jsonl and samples_<step>.png into --out. A resumed
