@@ -378,6 +378,16 @@ def _training_cell(row):
     return text
 
 
+COLUMNS = ["method", "runs", "training iterations (of the paper's)", "modes (max 1000)", "KL(gen ‖ uniform)"]
+
+
+def _published_cells(result, setting, paper_steps):
+    """The published rows of one setting as table cells; PacGAN's own rows ran the full `paper_steps`."""
+    return [[f"{q['method']} — {q['source']}", RUNS[q["source"]],
+             f"{paper_steps:,} (100%)" if q["source"] in (PACGAN, PACGAN3) else "—", q["modes"], q["kl"]]
+            for q in result["published"] if q["setting"] == setting]
+
+
 def markdown_paper(result):
     parts = [f"# {result['title']}", ""]
     real = [r for r in result["ours"] if r["setting"] == "real"]
@@ -392,12 +402,8 @@ def markdown_paper(result):
             table.append([f"**ours** {r['method']}", str(r["n_runs"]), _training_cell(r),
                           pm(r["modes_mean"], r["modes_se"], 1) if scored else "—",
                           pm(r["kl_mean"], r["kl_se"], 2) if scored else "—"])
-        table += [[f"{q['method']} — {q['source']}", RUNS[q["source"]],
-                   f"{p['steps']:,} (100%)" if q["source"] in (PACGAN, PACGAN3) else "—", q["modes"], q["kl"]]
-                  for q in result["published"] if q["setting"] == p["published"]]
-        parts += [f"## {p['heading']}", "",
-                  markdown_table(["method", "runs", "training iterations (of the paper's)", "modes (max 1000)",
-                                  "KL(gen ‖ uniform)"], table), ""]
+        table += _published_cells(result, p["published"], p["steps"])
+        parts += [f"## {p['heading']}", "", markdown_table(COLUMNS, table), ""]
     parts += [
         "Ours: mean ± standard error of the mean (sample std / √N) over the N runs in the *runs* column, each "
         "scored at its last evaluation; \"(1 run)\" has no error bar. PacGAN: mean ± standard error over 10 "
@@ -481,12 +487,8 @@ def markdown(result):
             training = "—" if r.get("steps") is None else fraction(r["steps"], paper[key])
             table.append([label, str(r["n_runs"]), training, pm(r["modes_mean"], r["modes_se"], 1),
                           pm(r["kl_mean"], r["kl_se"], 2)])
-        table += [[f"{p['method']} — {p['source']}", RUNS[p["source"]],
-                   f"{paper[key]:,} (100%)" if p["source"] in (PACGAN, PACGAN3) else "—", p["modes"], p["kl"]]
-                  for p in result["published"] if p["setting"] == key]
-        parts += [f"## {text[0].upper() + text[1:]} ({steps[key]:,} steps)", "",
-                  markdown_table(["method", "runs", "training iterations (of the paper's)", "modes (max 1000)",
-                                  "KL(gen ‖ uniform)"], table), ""]
+        table += _published_cells(result, key, paper[key])
+        parts += [f"## {text[0].upper() + text[1:]} ({steps[key]:,} steps)", "", markdown_table(COLUMNS, table), ""]
     parts += [
         "Ours: mean ± standard error of the mean (sample std / √N) over the N runs in the *runs* column; "
         "\"(1 run)\" has no error bar. PacGAN: mean ± standard error over 10 (Table 2) or 50 (Table 3) runs, as "
