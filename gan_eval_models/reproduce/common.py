@@ -260,6 +260,18 @@ def prepare_out(out_dir):
     return Path(out_dir)
 
 
+def markdown_tail(result, over):
+    """A table's closing lines: its convergence list (means over `over`: "seeds" or "runs"), its
+    plots and its Settings section."""
+    parts = []
+    if result.get("convergence"):
+        parts += [f"**Convergence** (mean of the {over}; the curves are in the figure and convergence.json):", ""]
+        parts += [f"- {line}" for line in result["convergence"]] + [""]
+    parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
+    parts.append(settings_markdown(result))
+    return parts
+
+
 def settings_markdown(result):
     """The trailer every TABLE.md ends with: command, settings, seeds, wall time, environment."""
     env = result["environment"]

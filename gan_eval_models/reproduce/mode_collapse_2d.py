@@ -41,7 +41,7 @@ from gan_eval.metrics.modes import mode_coverage
 from gan_eval_models.datasets import get_dataset
 
 from .common import (finish, fraction, log, markdown_table, mean_se, plot_convergence, pm, prepare_out, pyplot,
-                     refresh_result, settings_markdown, train_and_sample, train_runs, trend_line)
+                     refresh_result, markdown_tail, train_and_sample, train_runs, trend_line)
 
 NAME = "mode-collapse-2d"
 TITLE = "Mode collapse on 2-D Gaussian mixtures (PacGAN Table 1, VEEGAN Table 1)"
@@ -322,11 +322,7 @@ def markdown(result):
               "printed; VEEGAN: mean of 5 runs, on a ring of radius 2 and σ 0.02, no KL. The *training* column "
               f"gives each row's generator updates against PacGAN's {paper_steps:,}.", ""]
     parts += [f"[{i}] {n}" for i, n in enumerate(dict.fromkeys(notes), 1)] + ([""] if notes else [])
-    if result.get("convergence"):
-        parts += ["**Convergence** (mean of the seeds; the curves are in the figure and convergence.json):", ""]
-        parts += [f"- {line}" for line in result["convergence"]] + [""]
-    parts += [f"![{p}]({p})" for p in result["plots"]] + [""]
-    parts.append(settings_markdown(result))
+    parts += markdown_tail(result, "seeds")
     return "\n".join(parts)
 
 

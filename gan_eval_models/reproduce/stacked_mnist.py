@@ -42,7 +42,7 @@ from gan_eval_models.classifier import load_classifier
 from gan_eval_models.datasets.stacked_mnist import load_stacked_mnist
 
 from .common import (ensure_trained, finish, fraction, log, markdown_table, mean_se, plot_convergence, pm, prepare_out,
-                     pyplot, refresh_result, save_sample_grids, settings_markdown, train_and_sample, train_runs,
+                     pyplot, refresh_result, save_sample_grids, markdown_tail, settings_markdown, train_and_sample, train_runs,
                      trend_line, write_result)
 
 NAME = "stacked-mnist"
@@ -410,11 +410,7 @@ def markdown_paper(result):
         "(Table 2) or 50 (Table 3) runs, as printed; VEEGAN: means; Unrolled GAN: ± as printed. The *training* "
         "column gives the iterations each row reached against the paper's (PacGAN's code). Our classifier differs "
         "from the papers'; see Settings.", ""]
-    if result.get("convergence"):
-        parts += ["**Convergence** (mean of the runs; the curves are in the figure and convergence.json):", ""]
-        parts += [f"- {line}" for line in result["convergence"]] + [""]
-    parts += [f"![{q}]({q})" for q in result["plots"]] + [""]
-    parts.append(settings_markdown(result))
+    parts += markdown_tail(result, "runs")
     return "\n".join(parts)
 
 
